@@ -1,0 +1,208 @@
+"""The CSV result store, the paper's published baselines, and tables of both.
+
+A result file holds one row per experiment cell (the ``KEY_COLUMNS``). Every write rewrites
+the whole file to a temporary file and moves it into place (``hashbench.io.atomic_write``),
+under a lock on the folder, so a run killed at any moment leaves the file as it was before
+or after the write: never a torn row, never a lost row of a concurrent run. Reading is
+strict: a short or long row, a bad number or a repeated cell is an error, never skipped.
+"""
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from .errors import InputError
+from .io import atomic_write
+
+KEY_COLUMNS = ("dataset", "protocol", "features", "method", "bits", "seed", "n_labelled", "params")
+METRIC_COLUMNS = (
+    "map", "map_expected", "map_optimistic", "map_pessimistic", "precision_r2",
+    "empty_r2_fraction", "n_queries", "n_database", "n_no_relevant", "n_train",
+)
+RUN_COLUMNS = ("train_s", "encode_s", "rank_s", "version", "machine", "timestamp")
+CURVE_COLUMN = "curves"
+COLUMNS = KEY_COLUMNS + METRIC_COLUMNS + RUN_COLUMNS + (CURVE_COLUMN,)
+INT_COLUMNS = ("bits", "seed", "n_queries", "n_database", "n_no_relevant", "n_train")
+FLOAT_COLUMNS = (
+    "map", "map_expected", "map_optimistic", "map_pessimistic", "precision_r2",
+    "empty_r2_fraction", "train_s", "encode_s", "rank_s",
+)
+DISPLAY_COLUMNS = (
+    "dataset", "protocol", "features", "method", "bits", "seed", "n_labelled", "map",
+    "map_expected", "precision_r2", "empty_r2_fraction", "train_s", "encode_s", "rank_s",
+)
+
+BASELINES_DIR = Path(__file__).resolve().parent.parent / "baselines"
+BASELINE_COLUMNS = (
+    "source", "source_table", "dataset", "method", "features", "bits", "variant", "metric",
+    "value", "note",
+)
+
+
+def _field(value) -> str:
+    """The CSV text of one value: ints plain, floats in shortest round-trip form, None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        raise TypeError("booleans have no place in a result row")
+    if isinstance(value, float) or hasattr(value, "dtype") and value.dtype.kind == "f":
+        return repr(float(value))
+    if hasattr(value, "dtype") and value.dtype.kind in "iu":
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return str(value)
+
+
+def row_key(row) -> tuple[str, ...]:
+    """The cell a row (a dict of values or of CSV strings) belongs to, as CSV strings."""
+    return tuple(_field(row[c]) for c in KEY_COLUMNS)
+
+
+def _is_number(text: str, integer: bool) -> bool:
+    """Whether a CSV field parses as an int, or a float (empty: an undefined metric)."""
+    if text == "" and not integer:
+        return True
+    try:
+        (int if integer else float)(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_records(path: Path) -> list[dict]:
+    """The rows of a result file as dicts of CSV strings, checked strictly."""
+    text = path.read_text(encoding="utf-8")
+    if not text:
+        return []
+    if not text.endswith("\n"):  # every write ends with a newline: a missing one means a cut
+        raise InputError(f"{path}:{text.count(chr(10)) + 1}: torn row (the file does not end with a newline)")
+    try:
+        lines = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as e:
+        raise InputError(f"{path}: not readable as CSV ({e})") from None
+    header = tuple(lines[0])
+    if header != COLUMNS:
+        raise InputError(
+            f"{path}: not a hashbench result file of this version (columns {', '.join(header[:6])}...); "
+            "choose another --out"
+        )
+    records, seen = [], {}
+    for lineno, fields in enumerate(lines[1:], start=2):
+        if len(fields) != len(COLUMNS):
+            raise InputError(f"{path}:{lineno}: torn row with {len(fields)} fields, expected {len(COLUMNS)}")
+        rec = dict(zip(COLUMNS, fields))
+        for c in INT_COLUMNS + FLOAT_COLUMNS:
+            if not _is_number(rec[c], integer=c in INT_COLUMNS):
+                raise InputError(f"{path}:{lineno}: column {c} holds {rec[c]!r}, not a number")
+        key = row_key(rec)
+        if key in seen:
+            raise InputError(f"{path}:{lineno}: duplicate of the cell in line {seen[key]}: {', '.join(key)}")
+        seen[key] = lineno
+        records.append(rec)
+    return records
+
+
+def read_results(path) -> pd.DataFrame:
+    """All rows of a result file (empty frame when the file does not exist), typed."""
+    path = Path(path)
+    records = _read_records(path) if path.exists() else []
+    df = pd.DataFrame(records, columns=list(COLUMNS))
+    for c in INT_COLUMNS:
+        df[c] = df[c].astype("int64")
+    for c in FLOAT_COLUMNS:
+        df[c] = pd.to_numeric(df[c].replace("", math.nan)).astype("float64")
+    return df
+
+
+def done_cells(path) -> set[tuple[str, ...]]:
+    """Keys of the cells a result file already holds (what a resumed run skips)."""
+    path = Path(path)
+    return {row_key(r) for r in _read_records(path)} if path.exists() else set()
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """An exclusive lock on the folder, so concurrent writers do not lose each other's rows."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): one writer per file is then the user's job
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def write_row(path, row: dict, replace: bool = False) -> bool:
+    """Add one finished cell to the result file atomically.
+
+    A cell already in the file is replaced when ``replace`` (``--force``) and kept otherwise;
+    returns whether the row was written."""
+    missing = [c for c in COLUMNS if c not in row]
+    if missing:
+        raise ValueError(f"result row lacks columns {missing}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = {c: _field(row[c]) for c in COLUMNS}
+    with _folder_lock(path.parent):
+        records = _read_records(path) if path.exists() else []
+        keys = [row_key(r) for r in records]
+        key = row_key(new)
+        if key in keys:
+            if not replace:
+                return False
+            records[keys.index(key)] = new
+        else:
+            records.append(new)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows([r[c] for c in COLUMNS] for r in records)
+        with atomic_write(path, "wb") as f:
+            f.write(buf.getvalue().encode("utf-8"))
+    return True
+
+
+def format_table(df: pd.DataFrame, columns=DISPLAY_COLUMNS, floatfmt: str = ".4f") -> str:
+    """A plain-text table (tabulate) of result rows or baselines."""
+    cols = [c for c in columns if c in df.columns]
+    return tabulate(df[cols].values.tolist(), headers=cols, floatfmt=floatfmt, tablefmt="simple")
+
+
+def load_baselines(source_table: str | None = None) -> pd.DataFrame:
+    """The paper's published numbers from ``baselines/*.csv`` (one file per source table).
+
+    Columns: source ("supplementary" or "main paper"), source_table (``supp-table1`` ..
+    ``supp-table4``, ``main-paper``), dataset, method, features ("images" for DSH), bits,
+    variant (the table's row name, e.g. ``finetuned`` or ``M1+M2``; empty when the table has
+    one model per cell), metric (``map`` or ``precision_r2``), value, note."""
+    files = sorted(BASELINES_DIR.glob("*.csv"))
+    if not files:
+        raise InputError(f"no baseline CSVs in {BASELINES_DIR}; install hashbench from its source tree")
+    frames = []
+    for f in files:
+        df = pd.read_csv(f, dtype=str, keep_default_na=False)
+        if tuple(df.columns) != BASELINE_COLUMNS:
+            raise InputError(f"{f}: columns {list(df.columns)}, expected {list(BASELINE_COLUMNS)}")
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
+    df["bits"] = df["bits"].astype("int64")
+    df["value"] = df["value"].astype("float64")
+    if source_table is not None:
+        if source_table not in set(df["source_table"]):
+            raise InputError(
+                f"unknown source table {source_table!r}; choose from {', '.join(sorted(set(df['source_table'])))}"
+            )
+        df = df[df["source_table"] == source_table].reset_index(drop=True)
+    return df
