@@ -66,7 +66,7 @@ class RankStats:
 def _label_words(labels) -> tuple[np.ndarray, bool]:
     if is_multilabel(labels):
         return pack(labels), True
-    return np.ascontiguousarray(labels.astype(np.int64).view(np.uint64)[:, None]), False
+    return np.ascontiguousarray(labels, dtype=np.int64), False
 
 
 def _check_codes(codes, n_bits: int, name: str) -> np.ndarray:
@@ -89,7 +89,7 @@ def rank_stats(query_codes, db_codes, query_labels, db_labels, n_bits: int,
     dl = check_labels(db_labels, d.shape[0], "database labels")
     qw, multi = _label_words(ql)
     dw, multi_d = _label_words(dl)
-    if multi != multi_d or qw.shape[1] != dw.shape[1]:
+    if multi != multi_d or qw.shape[1:] != dw.shape[1:]:
         raise InputError("query and database labels must both be class ids or multi-hot with equal columns")
     if self_index is None:
         self_index = np.full(q.shape[0], -1, dtype=np.int64)
@@ -100,28 +100,25 @@ def rank_stats(query_codes, db_codes, query_labels, db_labels, n_bits: int,
     # the number of relevant items each query has decides its recall-level targets, so the
     # ranker needs them before its stable pass: one cheap non-stable pass first
     if stable:
-        n_rel = _n_relevant(q, d, qw, dw, multi, self_index, n_bits)
+        n_rel = _n_relevant(qw, dw, multi, self_index)
         targets = np.maximum(np.ceil(RECALL_LEVELS[None, :] * n_rel[:, None] - 1e-9), 1).astype(np.int64)
         targets[n_rel == 0] = 0
     else:
         targets = np.zeros((q.shape[0], len(RECALL_LEVELS)), dtype=np.int64)
-    out = ranking.rank_statistics(q, d, qw, dw, multi, self_index, n_bits, stable, cut, targets)
+    out = ranking.rank_statistics(q, d, qw, dw, self_index, n_bits, stable, cut, targets)
     return RankStats(*out, cut=cut)
 
 
-def _n_relevant(q, d, qw, dw, multi, self_index, n_bits) -> np.ndarray:
+def _n_relevant(qw, dw, multi, self_index) -> np.ndarray:
     if not multi:  # class counts answer it without touching the codes
-        classes, counts = np.unique(dw[:, 0], return_counts=True)
-        pos = np.searchsorted(classes, qw[:, 0])
-        pos = np.minimum(pos, len(classes) - 1)
-        n = np.where(classes[pos] == qw[:, 0], counts[pos], 0)
+        classes, counts = np.unique(dw, return_counts=True)
+        pos = np.minimum(np.searchsorted(classes, qw), len(classes) - 1)
+        n = np.where(classes[pos] == qw, counts[pos], 0)
         own = self_index >= 0
-        n[own] -= (dw[self_index[own], 0] == qw[own, 0])
+        n[own] -= dw[self_index[own]] == qw[own]
         return n.astype(np.int64)
-    from .labels import relevance_matrix
-
-    n = np.zeros(q.shape[0], dtype=np.int64)
-    for s in range(0, q.shape[0], 1024):
+    n = np.zeros(qw.shape[0], dtype=np.int64)
+    for s in range(0, qw.shape[0], 1024):
         rel = (qw[s:s + 1024, None, :] & dw[None, :, :]).any(axis=2)
         n[s:s + 1024] = rel.sum(axis=1)
     own = np.flatnonzero(self_index >= 0)

@@ -10,15 +10,17 @@ Ranking is *stable*: items at equal Hamming distance keep database order, which 
 MATLAB's stable ``sort`` in the DSH authors' ``compute_map.m``. A stable order is a counting
 sort on distance, so ranks come from per-distance counts, never from a comparison sort.
 
-Labels reach the kernels as uint64 words (``label_words``): one word holding the class id
-(``multilabel=False``: relevant = equal) or packed multi-hot bits (``multilabel=True``:
-relevant = any shared bit).
+Labels reach the kernels as int64 class ids (n,) (relevant = equal) or as packed multi-hot
+uint64 words (n, w) (relevant = any shared bit).
+
+Codes of one word (up to 64 bits, the common case) take a branch of their own: a loop over
+a run-time word count measured 1.6x slower there. Kernels are cached on disk by Numba.
 """
 
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 _BLOCK = 32  # queries per parallel task: one distance buffer serves a whole block
 
@@ -37,61 +39,53 @@ def _ctpop(typingctx, x):
 
 
 @njit(inline="always")
-def _distance(q, qi, d, j):
+def _distance(q, i, d, j, n_words):
+    if n_words == 1:
+        return _ctpop(q[i, 0] ^ d[j, 0])
     acc = 0
-    for w in range(q.shape[1]):
-        acc += _ctpop(q[qi, w] ^ d[j, w])
+    for w in range(n_words):
+        acc += _ctpop(q[i, w] ^ d[j, w])
     return acc
 
 
-@njit(inline="always")
-def _relevant(ql, qi, dl, j, multilabel):
-    if multilabel:
+def _relevant(ql, i, dl, j):
+    """1 when query i and database item j share a class (1-D ids) or a label (2-D words)."""
+
+
+@overload(_relevant, inline="always")
+def _relevant_impl(ql, i, dl, j):
+    if ql.ndim == 1:
+        return lambda ql, i, dl, j: 1 if ql[i] == dl[j] else 0
+
+    def multi(ql, i, dl, j):
         for w in range(ql.shape[1]):
-            if ql[qi, w] & dl[j, w]:
+            if ql[i, w] & dl[j, w]:
                 return 1
         return 0
-    return 1 if ql[qi, 0] == dl[j, 0] else 0
+
+    return multi
 
 
 @njit(parallel=True, cache=True)
-def hamming_distances(q, d):
-    """(nq, ndb) int32 Hamming distances. Use on chunks of queries only."""
+def _hamming_distances(q, d):
     out = np.empty((q.shape[0], d.shape[0]), dtype=np.int32)
     for i in prange(q.shape[0]):
         for j in range(d.shape[0]):
-            out[i, j] = _distance(q, i, d, j)
+            out[i, j] = _distance(q, i, d, j, q.shape[1])
     return out
 
-
 @njit(parallel=True, cache=True)
-def popcount_sum(q, d):
-    """Sum of all pairwise Hamming distances, storing nothing: the machine's popcount
-    limit that the benchmarks compare the real kernels against."""
-    nq = q.shape[0]
-    partial = np.zeros(nq, dtype=np.int64)
-    for i in prange(nq):
+def _popcount_sum(q, d):
+    partial = np.zeros(q.shape[0], dtype=np.int64)
+    for i in prange(q.shape[0]):
         acc = 0
         for j in range(d.shape[0]):
-            acc += _distance(q, i, d, j)
+            acc += _distance(q, i, d, j, q.shape[1])
         partial[i] = acc
     return partial.sum()
 
-
 @njit(parallel=True, cache=True)
-def rank_statistics(q, d, ql, dl, multilabel, self_index, n_bits, stable, cut, level_targets):
-    """One pass (two with ``stable``) over the database per query.
-
-    Returns
-      hist_all, hist_rel: (nq, n_bits + 1) int64 counts of all / relevant database items at
-        each Hamming distance (the query's own item, ``self_index[i] >= 0``, left out);
-      ap: (nq,) AP over the whole stable ranking (0 where there is no relevant item);
-      ap_cut, hits_cut: (nq,) AP over the stable top ``cut`` (normalised by the relevant items
-        found there) and the number of relevant items in that top ``cut``;
-      level_prec: (nq, L) precision at the first stable rank where the t-th relevant item
-        appears, t = ``level_targets[i, l]`` (0 means "not asked": left at 0).
-    ``ap``, ``ap_cut``, ``hits_cut`` and ``level_prec`` are filled only when ``stable``.
-    """
+def _rank_statistics(q, d, ql, dl, self_index, n_bits, stable, cut, level_targets):
     nq, ndb = q.shape[0], d.shape[0]
     nb = n_bits + 1
     n_levels = level_targets.shape[1]
@@ -101,10 +95,9 @@ def rank_statistics(q, d, ql, dl, multilabel, self_index, n_bits, stable, cut, l
     ap_cut = np.zeros(nq)
     hits_cut = np.zeros(nq, dtype=np.int64)
     level_prec = np.zeros((nq, n_levels))
-    n_blocks = (nq + _BLOCK - 1) // _BLOCK
-    for blk in prange(n_blocks):
-        code = np.empty(ndb, dtype=np.uint16)  # 2 * distance + relevant
-        h = np.zeros(2 * nb, dtype=np.int64)
+    for blk in prange((nq + _BLOCK - 1) // _BLOCK):
+        code = np.empty(ndb, dtype=np.int32)  # 2 * distance + relevant
+        h = np.zeros(2 * nb, dtype=np.int32)
         seen = np.zeros(2 * nb, dtype=np.int64)
         below_all = np.zeros(nb, dtype=np.int64)
         below_rel = np.zeros(nb, dtype=np.int64)
@@ -112,7 +105,7 @@ def rank_statistics(q, d, ql, dl, multilabel, self_index, n_bits, stable, cut, l
             h[:] = 0
             skip = self_index[i]
             for j in range(ndb):
-                v = 2 * _distance(q, i, d, j) + _relevant(ql, i, dl, j, multilabel)
+                v = 2 * _distance(q, i, d, j, q.shape[1]) + _relevant(ql, i, dl, j)
                 code[j] = v
                 h[v] += 1
             if skip >= 0:
@@ -133,7 +126,6 @@ def rank_statistics(q, d, ql, dl, multilabel, self_index, n_bits, stable, cut, l
             s_ap = 0.0
             s_cut = 0.0
             n_cut = 0
-            lv = 0
             for j in range(ndb):
                 if j == skip:
                     continue
@@ -148,9 +140,9 @@ def rank_statistics(q, d, ql, dl, multilabel, self_index, n_bits, stable, cut, l
                     if rank <= cut:
                         s_cut += p
                         n_cut += 1
-                    for l in range(n_levels):
-                        if level_targets[i, l] == t:
-                            level_prec[i, l] = p
+                    for lv in range(n_levels):
+                        if level_targets[i, lv] == t:
+                            level_prec[i, lv] = p
             if acc_rel > 0:
                 ap[i] = s_ap / acc_rel
             if n_cut > 0:
@@ -158,67 +150,100 @@ def rank_statistics(q, d, ql, dl, multilabel, self_index, n_bits, stable, cut, l
             hits_cut[i] = n_cut
     return hist_all, hist_rel, ap, ap_cut, hits_cut, level_prec
 
-
 @njit(parallel=True, cache=True)
-def stable_topk(q, d, k, self_index):
-    """(nq, k) database indices of the stable top k and their distances (k <= ndb - 1
-    when a query's own item is left out)."""
+def _stable_topk(q, d, k, self_index):
     nq, ndb = q.shape[0], d.shape[0]
     nb = q.shape[1] * 64 + 1
     idx = np.empty((nq, k), dtype=np.int64)
     dist = np.empty((nq, k), dtype=np.int32)
-    n_blocks = (nq + _BLOCK - 1) // _BLOCK
-    for blk in prange(n_blocks):
+    for blk in prange((nq + _BLOCK - 1) // _BLOCK):
         buf = np.empty(ndb, dtype=np.int32)
-        hist = np.zeros(nb + 1, dtype=np.int64)
+        first = np.zeros(nb + 1, dtype=np.int64)
         for i in range(blk * _BLOCK, min(nq, (blk + 1) * _BLOCK)):
-            hist[:] = 0
+            first[:] = 0
             for j in range(ndb):
-                v = _distance(q, i, d, j)
+                v = _distance(q, i, d, j, q.shape[1])
                 buf[j] = v
                 if j != self_index[i]:
-                    hist[v + 1] += 1
-            for b in range(nb):  # hist[b] becomes the first rank of distance b
-                hist[b + 1] += hist[b]
+                    first[v + 1] += 1
+            for b in range(nb):  # first[b] becomes the first rank at distance b
+                first[b + 1] += first[b]
             for j in range(ndb):
                 if j == self_index[i]:
                     continue
-                r = hist[buf[j]]
+                r = first[buf[j]]
                 if r < k:
                     idx[i, r] = j
                     dist[i, r] = buf[j]
-                hist[buf[j]] += 1
+                first[buf[j]] += 1
     return idx, dist
 
-
 @njit(cache=True)
-def radius_search(q, d, radius, self_index):
-    """All database items within ``radius`` of each query, stable order, as CSR arrays
-    (indptr (nq + 1,), indices, distances)."""
+def _radius_search(q, d, radius, self_index):
     nq, ndb = q.shape[0], d.shape[0]
-    counts = np.zeros(nq + 1, dtype=np.int64)
+    buf = np.empty(ndb, dtype=np.int32)
+    indptr = np.zeros(nq + 1, dtype=np.int64)
+    chunks = []
     for i in range(nq):
+        first = np.zeros(radius + 2, dtype=np.int64)
         for j in range(ndb):
-            if j != self_index[i] and _distance(q, i, d, j) <= radius:
-                counts[i + 1] += 1
-    indptr = np.cumsum(counts)
-    indices = np.empty(indptr[-1], dtype=np.int64)
-    dists = np.empty(indptr[-1], dtype=np.int32)
-    for i in range(nq):
-        hist = np.zeros(radius + 2, dtype=np.int64)
-        for j in range(ndb):
-            if j != self_index[i]:
-                v = _distance(q, i, d, j)
-                if v <= radius:
-                    hist[v + 1] += 1
+            v = _distance(q, i, d, j, q.shape[1])
+            buf[j] = v
+            if v <= radius and j != self_index[i]:
+                first[v + 1] += 1
         for b in range(radius + 1):
-            hist[b + 1] += hist[b]
+            first[b + 1] += first[b]
+        out = np.empty(first[radius + 1], dtype=np.int64)
         for j in range(ndb):
-            if j != self_index[i]:
-                v = _distance(q, i, d, j)
-                if v <= radius:
-                    pos = indptr[i] + hist[v]
-                    indices[pos] = j
-                    dists[pos] = v
-                    hist[v] += 1
-    return indptr, indices, dists
+            if buf[j] <= radius and j != self_index[i]:
+                out[first[buf[j]]] = j
+                first[buf[j]] += 1
+        chunks.append(out)
+        indptr[i + 1] = indptr[i] + out.size
+    indices = np.empty(indptr[nq], dtype=np.int64)
+    for i in range(nq):
+        indices[indptr[i]:indptr[i + 1]] = chunks[i]
+    return indptr, indices
+
+
+
+def _no_self(q, self_index):
+    return np.full(q.shape[0], -1, dtype=np.int64) if self_index is None else np.asarray(self_index, np.int64)
+
+
+def hamming_distances(q, d):
+    """(nq, nd) int32 Hamming distances. Use on chunks of queries only."""
+    return _hamming_distances(q, d)
+
+
+def popcount_sum(q, d):
+    """Sum of all pairwise Hamming distances, storing nothing: the machine's popcount limit
+    that the benchmarks compare the real kernels against."""
+    return _popcount_sum(q, d)
+
+
+def rank_statistics(q, d, ql, dl, self_index, n_bits, stable, cut, level_targets):
+    """One pass (two with ``stable``) over the database per query.
+
+    Returns
+      hist_all, hist_rel: (nq, n_bits + 1) counts of all / relevant database items at each
+        Hamming distance (the query's own item, ``self_index[i] >= 0``, left out);
+      ap: (nq,) AP over the whole stable ranking (0 where there is no relevant item);
+      ap_cut, hits_cut: (nq,) AP over the stable top ``cut`` (normalised by the relevant
+        items found there) and the number of relevant items in that top ``cut``;
+      level_prec: (nq, L) precision at the stable rank of the t-th relevant item,
+        t = ``level_targets[i, l]`` (0: not asked, left at 0).
+    ``ap``, ``ap_cut``, ``hits_cut`` and ``level_prec`` are filled only when ``stable``.
+    """
+    return _rank_statistics(q, d, ql, dl, self_index, n_bits, stable, cut, level_targets)
+
+
+def stable_topk(q, d, k, self_index=None):
+    """(nq, k) database indices of each query's stable top k, and their distances."""
+    return _stable_topk(q, d, k, _no_self(q, self_index))
+
+
+def radius_search(q, d, radius, self_index=None):
+    """Database items within ``radius`` of each query, in stable order, as CSR arrays
+    (indptr (nq + 1,), indices)."""
+    return _radius_search(q, d, radius, _no_self(q, self_index))

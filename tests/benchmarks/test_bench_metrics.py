@@ -1,0 +1,87 @@
+"""Speed of the ranker and metrics: 10,000 queries x 50,000 database codes of 48 bits.
+
+Groups put each kernel next to what it is judged against, timed in the same run:
+the plain numpy ranking (a stable argsort per query) on the same queries, and the
+machine's popcount limit (summing every pairwise distance, storing nothing).
+"""
+
+import numpy as np
+import pytest
+
+from hashbench import ranking
+from hashbench.codes import pack
+from hashbench.metrics import rank_stats, tie_aware_ap
+
+pytestmark = pytest.mark.bench
+
+NQ, NDB, BITS = 10_000, 50_000, 48
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    # codes clustered by class, as learned codes are: many ties, realistic distance spread
+    centres = rng.integers(0, 2, (10, BITS))
+    ql, dl = rng.integers(0, 10, NQ), rng.integers(0, 10, NDB)
+    qb = centres[ql] ^ (rng.random((NQ, BITS)) < 0.2)
+    db = centres[dl] ^ (rng.random((NDB, BITS)) < 0.2)
+    q, d = pack(qb), pack(db)
+    rank_stats(q[:2], d[:10], ql[:2], dl[:10], BITS)  # compile outside the timings
+    ranking.popcount_sum(q[:2], d[:10])
+    ranking.hamming_distances(q[:2], d[:10])
+    return q, d, ql, dl
+
+
+def numpy_stable_map(q, d, ql, dl):
+    """The plain implementation: distances, a stable argsort and a cumsum per query."""
+    aps = []
+    for i in range(q.shape[0]):
+        dist = np.bitwise_count(q[i] ^ d).sum(axis=1)
+        rel = (dl == ql[i])[np.argsort(dist, kind="stable")]
+        hits = np.cumsum(rel)
+        aps.append((hits[rel] / (np.flatnonzero(rel) + 1)).mean())
+    return float(np.mean(aps))
+
+
+def stable_map(q, d, ql, dl):
+    return float(rank_stats(q, d, ql, dl, BITS).ap.mean())
+
+
+def tie_aware_map(q, d, ql, dl):
+    s = rank_stats(q, d, ql, dl, BITS, stable=False)
+    return float(tie_aware_ap(s.hist_all, s.hist_rel)[0].mean())
+
+
+@pytest.mark.benchmark(group="mAP 10k x 50k")
+def test_stable_map_full(benchmark, data):
+    benchmark.pedantic(stable_map, args=data, rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="mAP 10k x 50k")
+def test_tie_aware_map_full(benchmark, data):
+    benchmark.pedantic(tie_aware_map, args=data, rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="vs numpy, 500 queries")
+def test_numpy_stable_map_500(benchmark, data):
+    q, d, ql, dl = data
+    ref = benchmark.pedantic(numpy_stable_map, args=(q[:500], d, ql[:500], dl), rounds=2, iterations=1)
+    assert ref == pytest.approx(stable_map(q[:500], d, ql[:500], dl), abs=1e-12)
+
+
+@pytest.mark.benchmark(group="vs numpy, 500 queries")
+def test_hashbench_stable_map_500(benchmark, data):
+    q, d, ql, dl = data
+    benchmark.pedantic(stable_map, args=(q[:500], d, ql[:500], dl), rounds=5, iterations=1)
+
+
+@pytest.mark.benchmark(group="distances vs popcount limit, 1000 queries")
+def test_popcount_limit(benchmark, data):
+    q, d, _, _ = data
+    benchmark.pedantic(ranking.popcount_sum, args=(q[:1000], d), rounds=5, iterations=1)
+
+
+@pytest.mark.benchmark(group="distances vs popcount limit, 1000 queries")
+def test_hamming_distance_kernel(benchmark, data):
+    q, d, _, _ = data
+    benchmark.pedantic(ranking.hamming_distances, args=(q[:1000], d), rounds=5, iterations=1)
