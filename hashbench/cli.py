@@ -61,6 +61,73 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_download(args) -> int:
+    from .datasets import download
+
+    _, message = download(args.dataset, args.data_dir, fmt=args.format, progress=not args.quiet)
+    print(message)
+    return 0
+
+
+def _cmd_datasets(args) -> int:
+    from tabulate import tabulate
+
+    from .datasets import data_roots, describe_datasets
+    from .protocols import PROTOCOLS
+
+    print("data folders searched: " + ", ".join(str(r) for r in data_roots(args.data_dir)))
+    print(tabulate(describe_datasets(args.data_dir), headers="keys", tablefmt="simple"))
+    print()
+    rows = [
+        {"protocol": p.name, "dataset": p.dataset, "train": f"{p.sizes[0]:,}", "query": f"{p.sizes[1]:,}",
+         "database": f"{p.sizes[2]:,}", "seeded": "yes" if p.seeded else "no", "description": p.description}
+        for p in PROTOCOLS.values()
+    ]
+    print(tabulate(rows, headers="keys", tablefmt="simple", maxcolwidths=[None] * 6 + [70]))
+    return 0
+
+
+def _comma_list(text: str, arg: str, convert=str) -> list:
+    """``a,b,c`` -> [convert(a), ...]; an empty item or a failed conversion is an InputError."""
+    items = [t.strip() for t in text.split(",")]
+    try:
+        if "" in items:
+            raise ValueError
+        return [convert(t) for t in items]
+    except ValueError:
+        raise InputError(f"{arg}: expected a comma-separated list, got {text!r}") from None
+
+
+def _cmd_run(args) -> int:
+    from .experiment import plan_cells, run_grid
+    from .results import format_table
+
+    def log(line):
+        print(line, file=sys.stderr)
+
+    if args.seed is not None and args.seeds is not None:
+        raise InputError("give --seed or --seeds, not both")
+    seeds = _comma_list(args.seeds, "--seeds", int) if args.seeds is not None else [args.seed or 0]
+    n_labelled = None
+    if args.n_labelled is not None:
+        n_labelled = "all" if args.n_labelled == "all" else _comma_list(args.n_labelled, "--n-labelled", int)[0]
+    cells = plan_cells(
+        methods=_comma_list(args.methods, "--methods"),
+        bits=_comma_list(args.bits, "--bits", int),
+        seeds=seeds,
+        features=_comma_list(args.features, "--features") if args.features else None,
+        dataset=args.dataset,
+        protocol=args.protocol,
+        n_labelled=n_labelled,
+        data_dir=args.data_dir,
+        log=log,
+    )
+    rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
+                    store=args.store, log=log)
+    print(format_table(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -78,6 +145,36 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--topk", type=int, help="also report mAP@k and precision@k")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=_cmd_evaluate)
+
+    dl = sub.add_parser("download", help="fetch a dataset's official archive (progress bar, md5 check, resumable)")
+    dl.add_argument("dataset", help="cifar10 (nuswide is distributed on request; digits is bundled)")
+    dl.add_argument("--format", default="bin", help="cifar10 archive: bin (default) or python")
+    dl.add_argument("--data-dir", help="where to put it (default: the user cache folder)")
+    dl.add_argument("--quiet", action="store_true", help="no progress bar")
+    dl.set_defaults(func=_cmd_download)
+
+    ds = sub.add_parser("datasets", help="list datasets, where their data was found, and the protocols")
+    ds.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    ds.set_defaults(func=_cmd_datasets)
+    r = sub.add_parser("run", help="fit, encode and score a grid of cells; one CSV row per cell, resumable")
+    r.add_argument("--methods", required=True, help="comma list of hashing methods, e.g. lsh,cca-itq,ksh")
+    r.add_argument("--bits", default="12,24,36,48", help="comma list of code lengths (default 12,24,36,48)")
+    r.add_argument("--features", help="comma list of extractors for feature methods (default: gist for images "
+                   "of 32 px or more, else pixels); methods that take images ignore it")
+    r.add_argument("--dataset", default="auto", help="default auto: the protocol's dataset, else cifar10 when "
+                   "found, else the bundled digits")
+    r.add_argument("--protocol", help="split protocol (default: the dataset's default; see `hashbench datasets`)")
+    r.add_argument("--seed", type=int, help="one seed for split, hasher and labelled subset (default 0)")
+    r.add_argument("--seeds", help="comma list of seeds, one cell each")
+    r.add_argument("--n-labelled", help="labelled training images for supervised methods that take it: a count "
+                   "or all (default: each method's own default)")
+    r.add_argument("--out", default="results/run.csv", help="result CSV; cells already in it are skipped "
+                   "(default results/run.csv)")
+    r.add_argument("--force", action="store_true", help="rerun cells already in --out and replace their rows")
+    r.add_argument("--jobs", type=int, default=1, help="cells run in parallel (joblib processes; default 1)")
+    r.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    r.add_argument("--store", help="feature store folder (default features/)")
+    r.set_defaults(func=_cmd_run)
     return p
 
 

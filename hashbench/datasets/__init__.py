@@ -1,0 +1,149 @@
+"""Datasets by name, and where their data is found.
+
+``load_dataset(name, data_dir=None)`` returns a :class:`Dataset`; data is looked up in
+``data_dir``, then ``$HASHBENCH_DATA``, then the user cache folder (see :mod:`.base`).
+``resolve_dataset("auto", data_dir)`` implements the offline default: CIFAR-10 when it is
+found, else the bundled digits, with a one-line notice saying which and why.
+"""
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import InputError
+from . import cifar10, digits, nuswide
+from .base import Dataset, data_roots, find_folder, user_cache_dir
+from .download import ARCHIVES, fetch
+from .nuswide import NusLabels
+
+__all__ = [
+    "DATASETS", "Dataset", "DatasetInfo", "NusLabels", "data_roots", "describe_datasets", "download",
+    "find_dataset", "load_dataset", "load_nuswide_labels", "resolve_dataset", "user_cache_dir",
+]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    folders: tuple[str, ...]  # folder names searched in each data root; () for a bundled dataset
+    present: Callable[[Path], bool] | None  # whether a candidate folder holds the data
+    read: Callable[..., Dataset]  # folder -> Dataset (no argument for a bundled dataset)
+    how_to_get: str
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "cifar10": DatasetInfo(
+        "cifar10", "CIFAR-10: 60,000 32x32 colour images, 10 classes (50,000 train + 10,000 test)",
+        cifar10.FOLDERS, cifar10.is_present, cifar10.read,
+        "run `hashbench download cifar10`, or put the official cifar-10-batches-bin/ (or cifar-10-batches-py/) in a data folder",
+    ),
+    "nuswide": DatasetInfo(
+        "nuswide", "NUS-WIDE, 21 most frequent concepts: 195,834 Flickr images at 64x64, multi-label",
+        nuswide.FOLDERS, nuswide.is_present, nuswide.read,
+        "NUS-WIDE is distributed by NUS for research use only: put its official files in nus-wide/ in a data folder",
+    ),
+    "digits": DatasetInfo(
+        "digits", "scikit-learn digits: 1,797 8x8 grey images of handwritten digits, 10 classes (bundled, offline)",
+        (), None, digits.read, "bundled with scikit-learn",
+    ),
+}
+
+
+def _info(name: str) -> DatasetInfo:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise InputError(f"dataset: unknown dataset {name!r}; choose from {', '.join(DATASETS)}") from None
+
+
+def find_dataset(name: str, data_dir=None) -> Path | None:
+    """The folder holding dataset ``name`` (first in lookup order), or None; None also for
+    a bundled dataset, which needs no folder."""
+    info = _info(name)
+    return find_folder(info.folders, data_dir, info.present) if info.folders else None
+
+
+def _not_found(info: DatasetInfo, data_dir) -> InputError:
+    where = ", ".join(str(r) for r in data_roots(data_dir))
+    return InputError(f"dataset {info.name}: not found (looked for {'/ or '.join(info.folders)}/ in the data folders {where}); {info.how_to_get}")
+
+
+def load_dataset(name: str, data_dir=None) -> Dataset:
+    """Load every image of dataset ``name``; InputError when its data is not found."""
+    info = _info(name)
+    if not info.folders:
+        return info.read()
+    folder = find_dataset(name, data_dir)
+    if folder is None:
+        raise _not_found(info, data_dir)
+    return info.read(folder)
+
+
+def load_nuswide_labels(data_dir=None, n_concepts: int = nuswide.N_CONCEPTS) -> NusLabels:
+    """NUS-WIDE labels of the ``n_concepts`` most frequent concepts, without the images."""
+    folder = find_dataset("nuswide", data_dir)
+    if folder is None:
+        raise _not_found(DATASETS["nuswide"], data_dir)
+    return nuswide.load_labels(folder, n_concepts)
+
+
+def resolve_dataset(name: str, data_dir=None) -> tuple[str, str | None]:
+    """(dataset name, one-line notice or None). ``"auto"`` picks CIFAR-10 when it is found
+    locally, else the bundled digits, and the notice says which; any other name is checked
+    and returned as is (an explicit ``cifar10`` never falls back)."""
+    if name != "auto":
+        return _info(name).name, None
+    folder = find_dataset("cifar10", data_dir)
+    if folder is not None:
+        return "cifar10", f"dataset auto: using CIFAR-10 found in {folder}"
+    where = ", ".join(str(r) for r in data_roots(data_dir))
+    return "digits", (
+        f"dataset auto: CIFAR-10 not found in {where}; using the bundled digits (1,797 8x8 images) instead. "
+        "Get CIFAR-10 with `hashbench download cifar10`."
+    )
+
+
+def download(name: str, data_dir=None, fmt: str = "bin", progress: bool = True) -> tuple[Path | None, str]:
+    """Fetch dataset ``name`` into ``data_dir`` (default: the user cache folder) unless it is
+    already found; returns (folder, one-line message)."""
+    info = _info(name)
+    if not info.folders:
+        return None, f"{name} is {info.how_to_get}: nothing to download"
+    if (name, fmt) not in ARCHIVES:
+        formats = [f for n, f in ARCHIVES if n == name]
+        if not formats:
+            where = ", ".join(str(r) for r in data_roots(data_dir))
+            raise InputError(f"download {name}: no public archive; {info.how_to_get} ({where})")
+        raise InputError(f"--format: {name} comes as {' or '.join(formats)}, not {fmt!r}")
+    archive = ARCHIVES[name, fmt]
+    found = find_folder((archive.folder,), data_dir, info.present)
+    if found is not None:
+        return found, f"{name}: already present in {found}"
+    dest = Path(data_dir).expanduser() if data_dir else user_cache_dir()
+    folder = fetch(archive, dest, progress=progress)
+    return folder, f"{name}: downloaded, checked (md5 {archive.md5}) and extracted to {folder}"
+
+
+def describe_datasets(data_dir=None) -> list[dict]:
+    """One row per dataset: name, description, where its data was found."""
+    rows = []
+    for name, info in DATASETS.items():
+        folder = find_dataset(name, data_dir)
+        if not info.folders:
+            where = info.how_to_get
+        elif folder is None:
+            where = "not found"
+        elif name == "nuswide" and not nuswide.images_present(folder):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    lab = nuswide.load_labels(folder)
+                where = f"{folder} (labels only, images missing: {len(lab.index):,} images labelled; corrupt split-file entries read as 0: {len(lab.defects)})"
+            except InputError as e:
+                where = f"{folder} (unreadable: {e})"
+        else:
+            where = str(folder)
+        rows.append({"dataset": name, "description": info.description, "data": where})
+    return rows

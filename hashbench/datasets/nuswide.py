@@ -1,0 +1,227 @@
+"""NUS-WIDE (Chua et al., CIVR 2009) in its official layout, restricted to the 21 most
+frequent of its 81 concepts as in the hashing literature (DSH among them): 195,834 images.
+
+Official layout of the dataset folder (``nus-wide/``)::
+
+    Concepts81.txt            (or ConceptsList/Concepts81.txt, or the official ConceptsList.zip)
+    Groundtruth/AllLabels/Labels_<concept>.txt           (or the official Groundtruth.zip)
+    Groundtruth/TrainTestLabels/Labels_<concept>_{Train,Test}.txt
+    ImageList/Imagelist.txt, ImageList/TrainImagelist.txt
+    Flickr/<folder>/<file>.jpg  (the paths of Imagelist.txt, after any ``...\\Flickr\\`` prefix)
+
+Labels come from ``AllLabels`` (one 0/1 line per image of ``Imagelist.txt``). The ground
+truth ships twice (``AllLabels`` and the ``TrainTestLabels`` split files), so each concept's
+positive count is checked across both copies when both are present.
+
+Rule for corrupt entries (a line that is not 0 or 1): in ``AllLabels``, the labels every
+number is measured with, it is an error naming the file and line; nothing is guessed. In the
+split files it is reported (a warning naming file, line and value, also kept in
+``NusLabels.defects``) and read as 0, and the cross-check then has to pass. The official
+files hold one such entry: ``Labels_lake_Train.txt`` line 78373 reads ``-1130179``; read as
+0, the Train + Test copies agree with ``AllLabels`` for every concept.
+
+Images are resized to 64x64, the input size of the DSH authors' NUS-WIDE network, by
+:func:`resize_bilinear`. ``train_mask`` is the official Train part (``TrainImagelist.txt``).
+"""
+
+import warnings
+import zipfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import InputError
+from .base import Dataset
+
+FOLDERS = ("nus-wide", "NUS-WIDE", "nuswide")
+N_CONCEPTS = 21
+IMAGE_SIZE = 64
+
+
+class NusLabels(NamedTuple):
+    """Labels of the images kept (those with at least one of the selected concepts)."""
+
+    labels: np.ndarray  # bool (n, n_concepts) multi-hot
+    concepts: tuple[str, ...]  # the selected concepts, most frequent first
+    index: np.ndarray  # int64 (n,): each kept image's line in the official image list
+    n_official: int  # images in the official list (269,648)
+    defects: tuple[str, ...]  # corrupt entries of the split files, as reported
+
+
+class _Part:
+    """One part of the official distribution, read from its extracted folder or its zip."""
+
+    def __init__(self, folder: Path, name: str):
+        self.dir, self.zip, self.name = folder / name, folder / f"{name}.zip", name
+
+    def exists(self) -> bool:
+        return self.dir.is_dir() or self.zip.is_file()
+
+    def read(self, rel: str) -> tuple[bytes, str] | None:
+        """(contents, display name) of ``rel`` inside this part, or None when absent."""
+        if self.dir.is_dir():
+            p = self.dir / rel
+            return (p.read_bytes(), str(p)) if p.is_file() else None
+        if self.zip.is_file():
+            try:
+                with zipfile.ZipFile(self.zip) as z:
+                    members = set(z.namelist())
+                    for m in (rel, f"{self.name}/{rel}"):
+                        if m in members:
+                            return z.read(m), f"{self.zip}:{m}"
+            except (zipfile.BadZipFile, OSError) as e:
+                raise InputError(f"data: cannot read {self.zip} ({e})") from None
+        return None
+
+
+def is_present(folder: Path) -> bool:
+    """Whether ``folder`` holds the NUS-WIDE ground truth (images or not)."""
+    return _Part(folder, "Groundtruth").exists()
+
+
+def images_present(folder: Path) -> bool:
+    return (folder / "ImageList" / "Imagelist.txt").is_file() and (folder / "Flickr").is_dir()
+
+
+def _concepts(folder: Path) -> list[str]:
+    p = folder / "Concepts81.txt"
+    found = (p.read_bytes(), str(p)) if p.is_file() else _Part(folder, "ConceptsList").read("Concepts81.txt")
+    if found is None:
+        raise InputError(f"data: missing NUS-WIDE concept list: put Concepts81.txt or ConceptsList.zip in {folder}")
+    names = [s.strip() for s in found[0].decode("ascii", "replace").splitlines() if s.strip()]
+    if len(names) != len(set(names)) or not names:
+        raise InputError(f"data: {found[1]} must list distinct concept names, one a line")
+    return names
+
+
+def _parse(data: bytes, name: str, strict: bool) -> tuple[np.ndarray, list[str]]:
+    """0/1 lines -> bool array. A line that is not 0/1 raises (strict) or is read as 0 and
+    reported."""
+    a = np.frombuffer(data, np.uint8)
+    if a.size % 2 == 0 and (a[1::2] == ord("\n")).all() and np.isin(a[0::2], (ord("0"), ord("1"))).all():
+        return a[0::2] == ord("1"), []  # the common, well-formed case, without a Python loop
+    lines = data.rstrip().decode("ascii", "replace").splitlines()
+    values, defects = np.zeros(len(lines), bool), []
+    for i, s in enumerate(lines):
+        v = s.strip()
+        if v == "1":
+            values[i] = True
+        elif v != "0":
+            if strict:
+                raise InputError(f"data: {name} line {i + 1}: {v!r} is not 0 or 1 (corrupt label file)")
+            defects.append(f"{name} line {i + 1}: {v!r} is not 0 or 1; read as 0")
+    return values, defects
+
+
+def load_labels(folder, n_concepts: int = N_CONCEPTS) -> NusLabels:
+    """Read the ground truth of ``folder``, select the ``n_concepts`` most frequent concepts
+    (ties keep the order of Concepts81.txt) and keep the images holding at least one."""
+    folder = Path(folder)
+    gt = _Part(folder, "Groundtruth")
+    if not gt.exists():
+        raise InputError(f"data: missing NUS-WIDE ground truth: put Groundtruth.zip or Groundtruth/ in {folder}")
+    names = _concepts(folder)
+    if not 1 <= n_concepts <= len(names):
+        raise InputError(f"n_concepts must lie in 1..{len(names)}, got {n_concepts}")
+    columns, defects, n = [], [], None
+    for c in names:
+        found = gt.read(f"AllLabels/Labels_{c}.txt")
+        if found is None:
+            raise InputError(f"data: missing NUS-WIDE label file AllLabels/Labels_{c}.txt in {gt.dir} or {gt.zip}")
+        col, _ = _parse(*found, strict=True)
+        n = len(col) if n is None else n
+        if len(col) != n:
+            raise InputError(f"data: {found[1]} has {len(col):,} lines, the other label files {n:,}")
+        split = [gt.read(f"TrainTestLabels/Labels_{c}_{part}.txt") for part in ("Train", "Test")]
+        if all(split):
+            parsed = [_parse(*s, strict=False) for s in split]
+            for _, d in parsed:
+                defects += d
+            if sum(len(v) for v, _ in parsed) != n or sum(int(v.sum()) for v, _ in parsed) != int(col.sum()):
+                raise InputError(
+                    f"data: NUS-WIDE ground truth disagrees for {c!r}: Train + Test hold "
+                    f"{sum(len(v) for v, _ in parsed):,} lines / {sum(int(v.sum()) for v, _ in parsed):,} positives, "
+                    f"AllLabels {n:,} / {int(col.sum()):,}"
+                )
+        columns.append(col)
+    for d in defects:
+        warnings.warn(f"NUS-WIDE: {d}", stacklevel=2)
+    full = np.stack(columns, axis=1)
+    top = np.argsort(-full.sum(axis=0), kind="stable")[:n_concepts]
+    labels = full[:, top]
+    index = np.flatnonzero(labels.any(axis=1))
+    return NusLabels(labels[index], tuple(names[i] for i in top), index.astype(np.int64), n, tuple(defects))
+
+
+def _image_list(folder: Path, name: str) -> list[str]:
+    """Image paths of an official list, relative to ``Flickr/`` (any ``...\\Flickr\\``
+    prefix removed, backslashes made slashes)."""
+    p = folder / "ImageList" / name
+    if not p.is_file():
+        raise InputError(f"data: missing NUS-WIDE image list {p}")
+    rels = []
+    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+        s = line.strip().replace("\\", "/")
+        if s:
+            k = s.lower().rfind("flickr/")
+            rels.append(s[k + len("flickr/") :] if k >= 0 else s)
+    return rels
+
+
+def resize_bilinear(image: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
+    """Resize uint8 (h, w, 3) to (size, size, 3) by bilinear interpolation with half-pixel
+    centres, edge clamping and no antialiasing: OpenCV's INTER_LINEAR, which Caffe's
+    ``convert_imageset`` uses (results within one grey level of OpenCV's fixed-point
+    arithmetic). The aspect ratio is not kept, as in Caffe."""
+    h, w = image.shape[:2]
+
+    def taps(n_in):
+        s = np.clip((np.arange(size) + 0.5) * (n_in / size) - 0.5, 0, n_in - 1)
+        i0 = np.floor(s).astype(np.intp)
+        return i0, np.minimum(i0 + 1, n_in - 1), (s - i0)
+
+    y0, y1, fy = taps(h)
+    x0, x1, fx = taps(w)
+    im = image.astype(np.float64)
+    rows = im[y0] * (1 - fy)[:, None, None] + im[y1] * fy[:, None, None]
+    out = rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
+    return np.floor(out + 0.5).astype(np.uint8)
+
+
+def _load_images(root: Path, rels: list[str]) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+    from tqdm import tqdm
+
+    paths = [root / r for r in rels]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise InputError(f"data: {len(missing):,} of {len(paths):,} NUS-WIDE images are missing, e.g. {missing[0]}")
+    out = np.empty((len(paths), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    for i, p in enumerate(tqdm(paths, desc="NUS-WIDE images", unit="img", disable=len(paths) < 1000)):
+        try:
+            with Image.open(p) as im:
+                out[i] = resize_bilinear(np.asarray(im.convert("RGB")))
+        except (UnidentifiedImageError, OSError) as e:
+            raise InputError(f"data: cannot read NUS-WIDE image {p} ({e})") from None
+    return out
+
+
+def read(folder) -> Dataset:
+    """The 21-concept NUS-WIDE with its images (each resized to 64x64)."""
+    folder = Path(folder)
+    if not images_present(folder):
+        raise InputError(
+            f"data: NUS-WIDE images not found: {folder} needs ImageList/Imagelist.txt and Flickr/ "
+            "(the images are distributed on request by NUS for research use); labels alone load "
+            "with hashbench.datasets.load_nuswide_labels"
+        )
+    lab = load_labels(folder)
+    rels = _image_list(folder, "Imagelist.txt")
+    if len(rels) != lab.n_official:
+        raise InputError(f"data: {folder / 'ImageList/Imagelist.txt'} lists {len(rels):,} images, the label files {lab.n_official:,}")
+    kept = [rels[i] for i in lab.index]
+    train = set(_image_list(folder, "TrainImagelist.txt"))
+    train_mask = np.fromiter((r in train for r in kept), bool, len(kept))
+    images = _load_images(folder / "Flickr", kept)
+    return Dataset("nuswide", images, lab.labels, lab.concepts, train_mask, str(folder))
