@@ -101,6 +101,7 @@ def _rank_statistics(q, d, ql, dl, self_index, n_bits, stable, cut, level_target
         seen = np.zeros(2 * nb, dtype=np.int64)
         below_all = np.zeros(nb, dtype=np.int64)
         below_rel = np.zeros(nb, dtype=np.int64)
+        prec_of = np.zeros(ndb + 1)  # precision at the t-th relevant item
         for i in range(blk * _BLOCK, min(nq, (blk + 1) * _BLOCK)):
             h[:] = 0
             skip = self_index[i]
@@ -140,9 +141,10 @@ def _rank_statistics(q, d, ql, dl, self_index, n_bits, stable, cut, level_target
                     if rank <= cut:
                         s_cut += p
                         n_cut += 1
-                    for lv in range(n_levels):
-                        if level_targets[i, lv] == t:
-                            level_prec[i, lv] = p
+                    prec_of[t] = p  # relevant items come in index order, not rank order
+            for lv in range(n_levels):
+                if level_targets[i, lv] > 0:
+                    level_prec[i, lv] = prec_of[level_targets[i, lv]]
             if acc_rel > 0:
                 ap[i] = s_ap / acc_rel
             if n_cut > 0:
