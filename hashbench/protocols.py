@@ -92,7 +92,7 @@ class Protocol:
                 raise RuntimeError(f"protocol {self.name}: {part} indices must be non-empty, sorted, unique, in 0..{n - 1}")
         rules = ((s.database, self.query_in_database, "database"), (s.train, self.query_in_train, "training set"))
         for other, allowed, what in rules:
-            if not allowed and (k := np.intersect1d(s.query, other).size):
+            if not allowed and (k := np.intersect1d(s.query, other, assume_unique=True).size):
                 raise RuntimeError(f"protocol {self.name}: {k:,} queries are also in the {what}")
         if self.exclude_self and (s.self_index() < 0).any():
             raise RuntimeError(f"protocol {self.name}: exclude_self needs every query in the database")

@@ -14,7 +14,7 @@ from typing import Callable
 from ..errors import InputError
 from . import cifar10, digits, nuswide
 from .base import Dataset, data_roots, find_folder, user_cache_dir
-from .download import ARCHIVES, fetch
+from .archives import ARCHIVES, fetch
 from .nuswide import NusLabels
 
 __all__ = [
@@ -67,7 +67,8 @@ def find_dataset(name: str, data_dir=None) -> Path | None:
 
 def _not_found(info: DatasetInfo, data_dir) -> InputError:
     where = ", ".join(str(r) for r in data_roots(data_dir))
-    return InputError(f"dataset {info.name}: not found (looked for {'/ or '.join(info.folders)}/ in the data folders {where}); {info.how_to_get}")
+    looked = "/ or ".join(info.folders) + "/"
+    return InputError(f"dataset {info.name}: not found (looked for {looked} in the data folders {where}); {info.how_to_get}")
 
 
 def load_dataset(name: str, data_dir=None) -> Dataset:
@@ -140,7 +141,10 @@ def describe_datasets(data_dir=None) -> list[dict]:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     lab = nuswide.load_labels(folder)
-                where = f"{folder} (labels only, images missing: {len(lab.index):,} images labelled; corrupt split-file entries read as 0: {len(lab.defects)})"
+                where = (
+                    f"{folder} (labels only, images missing: {len(lab.index):,} images labelled; "
+                    f"corrupt split-file entries read as 0: {len(lab.defects)})"
+                )
             except InputError as e:
                 where = f"{folder} (unreadable: {e})"
         else:

@@ -50,10 +50,19 @@ class NusLabels(NamedTuple):
 
 
 class _Part:
-    """One part of the official distribution, read from its extracted folder or its zip."""
+    """One part of the official distribution, read from its extracted folder or its zip
+    (opened once, closed on leaving the ``with`` block)."""
 
     def __init__(self, folder: Path, name: str):
         self.dir, self.zip, self.name = folder / name, folder / f"{name}.zip", name
+        self._zip = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._zip is not None:
+            self._zip.close()
 
     def exists(self) -> bool:
         return self.dir.is_dir() or self.zip.is_file()
@@ -63,15 +72,17 @@ class _Part:
         if self.dir.is_dir():
             p = self.dir / rel
             return (p.read_bytes(), str(p)) if p.is_file() else None
-        if self.zip.is_file():
-            try:
-                with zipfile.ZipFile(self.zip) as z:
-                    members = set(z.namelist())
-                    for m in (rel, f"{self.name}/{rel}"):
-                        if m in members:
-                            return z.read(m), f"{self.zip}:{m}"
-            except (zipfile.BadZipFile, OSError) as e:
-                raise InputError(f"data: cannot read {self.zip} ({e})") from None
+        if not self.zip.is_file():
+            return None
+        try:
+            if self._zip is None:
+                self._zip = zipfile.ZipFile(self.zip)
+                self._members = set(self._zip.namelist())
+            for m in (rel, f"{self.name}/{rel}"):
+                if m in self._members:
+                    return self._zip.read(m), f"{self.zip}:{m}"
+        except (zipfile.BadZipFile, OSError) as e:
+            raise InputError(f"data: cannot read {self.zip} ({e})") from None
         return None
 
 
@@ -86,7 +97,11 @@ def images_present(folder: Path) -> bool:
 
 def _concepts(folder: Path) -> list[str]:
     p = folder / "Concepts81.txt"
-    found = (p.read_bytes(), str(p)) if p.is_file() else _Part(folder, "ConceptsList").read("Concepts81.txt")
+    if p.is_file():
+        found = (p.read_bytes(), str(p))
+    else:
+        with _Part(folder, "ConceptsList") as part:
+            found = part.read("Concepts81.txt")
     if found is None:
         raise InputError(f"data: missing NUS-WIDE concept list: put Concepts81.txt or ConceptsList.zip in {folder}")
     names = [s.strip() for s in found[0].decode("ascii", "replace").splitlines() if s.strip()]
@@ -99,7 +114,7 @@ def _parse(data: bytes, name: str, strict: bool) -> tuple[np.ndarray, list[str]]
     """0/1 lines -> bool array. A line that is not 0/1 raises (strict) or is read as 0 and
     reported."""
     a = np.frombuffer(data, np.uint8)
-    if a.size % 2 == 0 and (a[1::2] == ord("\n")).all() and np.isin(a[0::2], (ord("0"), ord("1"))).all():
+    if a.size % 2 == 0 and (a[1::2] == ord("\n")).all() and ((a[0::2] == ord("0")) | (a[0::2] == ord("1"))).all():
         return a[0::2] == ord("1"), []  # the common, well-formed case, without a Python loop
     lines = data.rstrip().decode("ascii", "replace").splitlines()
     values, defects = np.zeros(len(lines), bool), []
@@ -118,12 +133,24 @@ def load_labels(folder, n_concepts: int = N_CONCEPTS) -> NusLabels:
     """Read the ground truth of ``folder``, select the ``n_concepts`` most frequent concepts
     (ties keep the order of Concepts81.txt) and keep the images holding at least one."""
     folder = Path(folder)
-    gt = _Part(folder, "Groundtruth")
-    if not gt.exists():
+    if not _Part(folder, "Groundtruth").exists():
         raise InputError(f"data: missing NUS-WIDE ground truth: put Groundtruth.zip or Groundtruth/ in {folder}")
     names = _concepts(folder)
     if not 1 <= n_concepts <= len(names):
         raise InputError(f"n_concepts must lie in 1..{len(names)}, got {n_concepts}")
+    with _Part(folder, "Groundtruth") as gt:
+        columns, defects = _read_ground_truth(gt, names)
+    for d in defects:
+        warnings.warn(f"NUS-WIDE: {d}", stacklevel=2)
+    counts = np.array([c.sum() for c in columns])
+    top = np.argsort(-counts, kind="stable")[:n_concepts]
+    labels = np.stack([columns[i] for i in top], axis=1)
+    index = np.flatnonzero(labels.any(axis=1))
+    return NusLabels(labels[index], tuple(names[i] for i in top), index.astype(np.int64), len(labels), tuple(defects))
+
+
+def _read_ground_truth(gt: _Part, names: list[str]) -> tuple[list[np.ndarray], list[str]]:
+    """Each concept's AllLabels column (strict), cross-checked with its Train + Test copies."""
     columns, defects, n = [], [], None
     for c in names:
         found = gt.read(f"AllLabels/Labels_{c}.txt")
@@ -136,22 +163,17 @@ def load_labels(folder, n_concepts: int = N_CONCEPTS) -> NusLabels:
         split = [gt.read(f"TrainTestLabels/Labels_{c}_{part}.txt") for part in ("Train", "Test")]
         if all(split):
             parsed = [_parse(*s, strict=False) for s in split]
-            for _, d in parsed:
-                defects += d
-            if sum(len(v) for v, _ in parsed) != n or sum(int(v.sum()) for v, _ in parsed) != int(col.sum()):
+            found = [d for _, ds in parsed for d in ds]
+            n_split, pos_split = sum(len(v) for v, _ in parsed), sum(int(v.sum()) for v, _ in parsed)
+            if n_split != n or pos_split != int(col.sum()):
                 raise InputError(
-                    f"data: NUS-WIDE ground truth disagrees for {c!r}: Train + Test hold "
-                    f"{sum(len(v) for v, _ in parsed):,} lines / {sum(int(v.sum()) for v, _ in parsed):,} positives, "
-                    f"AllLabels {n:,} / {int(col.sum()):,}"
+                    f"data: NUS-WIDE ground truth disagrees for {c!r}: Train + Test hold {n_split:,} lines / "
+                    f"{pos_split:,} positives, AllLabels {n:,} / {int(col.sum()):,}"
+                    + (f" ({'; '.join(found)})" if found else "")
                 )
+            defects += found
         columns.append(col)
-    for d in defects:
-        warnings.warn(f"NUS-WIDE: {d}", stacklevel=2)
-    full = np.stack(columns, axis=1)
-    top = np.argsort(-full.sum(axis=0), kind="stable")[:n_concepts]
-    labels = full[:, top]
-    index = np.flatnonzero(labels.any(axis=1))
-    return NusLabels(labels[index], tuple(names[i] for i in top), index.astype(np.int64), n, tuple(defects))
+    return columns, defects
 
 
 def _image_list(folder: Path, name: str) -> list[str]:

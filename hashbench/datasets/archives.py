@@ -62,7 +62,6 @@ def fetch(archive: Archive, dest, opener=urllib.request.urlopen, progress: bool 
     target = dest / archive.folder
     if target.is_dir():
         return target
-    dest.mkdir(parents=True, exist_ok=True)
     file = dest / archive.filename
     if not file.is_file():
         part = file.with_name(file.name + ".part")
@@ -74,7 +73,9 @@ def fetch(archive: Archive, dest, opener=urllib.request.urlopen, progress: bool 
             )
         os.replace(part, file)
     elif (got := md5sum(file)) != archive.md5:
-        raise InputError(f"download: {file} has md5 {got}, expected {archive.md5}: a damaged or different file; delete it and run again")
+        raise InputError(
+            f"download: {file} has md5 {got}, expected {archive.md5}: a damaged or different file; delete it and run again"
+        )
     _extract(file, dest, archive.folder)
     file.unlink()
     return target
@@ -94,6 +95,7 @@ def _download(archive: Archive, part: Path, dest: Path, opener, progress: bool) 
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise InputError(f"download: cannot reach {archive.url} ({reason}); {offline_hint(archive, dest)}") from None
+    dest.mkdir(parents=True, exist_ok=True)
     with resp:
         status = getattr(resp, "status", 200)
         start = _range_start(resp.headers.get("Content-Range")) if status == 206 else 0

@@ -1,0 +1,185 @@
+"""Protocols: stated sizes, stated overlap rules, seeding, per-class draws, self indices and
+the checks themselves; on full-size synthetic datasets (labels only, images a zero-stride
+view), on digits, and on the real CIFAR-10 and NUS-WIDE labels when HASHBENCH_DATA is set."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hashbench.datasets import Dataset, cifar10, load_dataset, load_nuswide_labels
+from hashbench.errors import InputError
+from hashbench.protocols import PROTOCOLS, Split, default_protocol, get_protocol
+
+
+def labels_only(name, labels, class_names, train_mask, size=32):
+    images = np.broadcast_to(np.zeros((1, size, size, 3), np.uint8), (len(labels), size, size, 3))
+    return Dataset(name, images, labels, class_names, train_mask, "synthetic")
+
+
+@pytest.fixture(scope="module")
+def cifar_like():
+    """CIFAR-10's shape: 5,000 training and 1,000 test images per class, shuffled."""
+    rng = np.random.default_rng(0)
+    y = np.concatenate([rng.permutation(np.repeat(np.arange(10), 5000)), rng.permutation(np.repeat(np.arange(10), 1000))])
+    return labels_only("cifar10", y, tuple("abcdefghij"), np.arange(60000) < 50000)
+
+
+@pytest.fixture(scope="module")
+def nus_like():
+    """195,834 multi-hot rows over 21 concepts of decreasing frequency, each row labelled."""
+    rng = np.random.default_rng(0)
+    y = rng.random((195_834, 21)) < np.linspace(0.3, 0.02, 21)
+    y[~y.any(1), 0] = True
+    return labels_only("nuswide", y, tuple(f"c{i}" for i in range(21)), np.ones(len(y), bool), 64)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture
+def datasets(cifar_like, nus_like, digits):
+    return {"cifar10": cifar_like, "nuswide": nus_like, "digits": digits}
+
+
+@pytest.mark.parametrize("name", list(PROTOCOLS))
+def test_stated_sizes_and_overlap_rules_hold(name, datasets):
+    p = get_protocol(name)
+    ds = datasets[p.dataset]
+    s = p.split(ds, seed=3)
+    assert (len(s.train), len(s.query), len(s.database)) == p.sizes
+    for a in (s.train, s.query, s.database):
+        assert a.dtype == np.int64 and (np.diff(a) > 0).all() and 0 <= a[0] and a[-1] < len(ds)
+    in_db = np.isin(s.query, s.database)
+    assert in_db.all() if p.query_in_database else not in_db.any()
+    assert not p.query_in_train and not np.isin(s.query, s.train).any()
+    assert s.exclude_self == p.exclude_self and s.protocol == name and s.seed == 3
+    assert s.record() == {"protocol": name, "seed": 3, "n_train": p.sizes[0], "n_query": p.sizes[1],
+                          "n_database": p.sizes[2], "exclude_self": p.exclude_self}
+    assert f"seed 3: train {p.sizes[0]:,}, query {p.sizes[1]:,}, database {p.sizes[2]:,}" in s.describe()
+
+
+@pytest.mark.parametrize("name", list(PROTOCOLS))
+def test_seeding(name, datasets):
+    p = get_protocol(name)
+    ds = datasets[p.dataset]
+    a, b, c = p.split(ds, 0), p.split(ds, 0), p.split(ds, 1)
+    for part in ("train", "query", "database"):
+        np.testing.assert_array_equal(getattr(a, part), getattr(b, part))
+    assert (not np.array_equal(a.query, c.query)) == p.seeded
+
+
+def test_official_splits(cifar_like):
+    train, test = np.arange(50000), np.arange(50000, 60000)
+    for name, db in (("cifar10-dsh", test), ("cifar10-dsh-self", test), ("cifar10-standard", train)):
+        s = get_protocol(name).split(cifar_like, 0)
+        np.testing.assert_array_equal(s.train, train)
+        np.testing.assert_array_equal(s.query, test)
+        np.testing.assert_array_equal(s.database, db)
+    assert get_protocol("cifar10-dsh").exclude_self and not get_protocol("cifar10-dsh-self").exclude_self
+
+
+def test_per_class_draws(cifar_like, digits):
+    s = get_protocol("cifar10-1k").split(cifar_like, 7)
+    y = cifar_like.labels
+    assert (np.bincount(y[s.query]) == 100).all() and (np.bincount(y[s.train]) == 500).all()
+    np.testing.assert_array_equal(s.database, np.setdiff1d(np.arange(60000), s.query))
+    assert np.isin(s.train, s.database).all()  # training images are database items too
+    assert s.query.min() < 50000 <= s.query.max()  # drawn from all 60,000, not just one part
+    for name in ("digits-dsh", "digits-standard"):
+        s = get_protocol(name).split(digits, 7)
+        assert (np.bincount(digits.labels[s.query]) == 50).all()
+        np.testing.assert_array_equal(s.train, np.setdiff1d(np.arange(len(digits)), s.query))
+
+
+def test_nuswide_queries_cover_every_concept(nus_like):
+    s = get_protocol("nuswide-21").split(nus_like, 5)
+    assert (nus_like.labels[s.query].sum(0) >= 100).all()
+    np.testing.assert_array_equal(s.train, s.database)
+    t = get_protocol("nuswide-21-top5000").split(nus_like, 5)
+    np.testing.assert_array_equal(s.query, t.query)
+    assert (get_protocol("nuswide-21").topk, get_protocol("nuswide-21-top5000").topk) == (None, 5000)
+
+
+@pytest.mark.parametrize("name", [n for n, p in PROTOCOLS.items() if p.exclude_self])
+def test_self_index_points_at_each_querys_own_image(name, datasets):
+    p = get_protocol(name)
+    s = p.split(datasets[p.dataset], 2)
+    idx = s.self_index()
+    for i in range(len(s.query)):  # obvious reference
+        assert idx[i] == int(np.flatnonzero(s.database == s.query[i])[0])
+
+
+def test_self_index_general_cases():
+    s = Split("x", 0, np.array([0]), np.array([9, 4, 7]), np.array([7, 2, 9, 5, 4]), True)
+    np.testing.assert_array_equal(s.self_index(), [2, 4, 0])
+    s = Split("x", 0, np.array([0]), np.array([9, 3, 11]), np.array([7, 2, 9, 5, 4]), True)
+    np.testing.assert_array_equal(s.self_index(), [2, -1, -1])
+    s = dataclasses.replace(s, exclude_self=False)
+    np.testing.assert_array_equal(s.self_index(), [-1, -1, -1])
+
+
+def test_the_checks_catch_a_faulty_protocol(digits):
+    base = get_protocol("digits-standard")
+    n = np.arange(len(digits))
+    faulty = {
+        "queries are also in the training set": lambda ds, rng: (n[:100], n[50:150], n[200:]),
+        "queries are also in the database": lambda ds, rng: (n[:100], n[100:150], n[120:]),
+        "indices must be non-empty, sorted, unique": lambda ds, rng: (n[:100], n[150:100:-1], n[200:]),
+        "in 0..1796": lambda ds, rng: (n[:100], n[100:150], n[200:] + 1),
+    }
+    for message, make in faulty.items():
+        with pytest.raises(RuntimeError, match=message):
+            dataclasses.replace(base, make=make).split(digits, 0)
+    bad_self = dataclasses.replace(base, exclude_self=True, query_in_database=True,
+                                   make=lambda ds, rng: (n[:100], n[100:150], n[140:300]))
+    with pytest.raises(RuntimeError, match="exclude_self needs every query in the database"):
+        bad_self.split(digits, 0)
+
+
+def test_bad_input(cifar_like, digits):
+    with pytest.raises(InputError, match="unknown protocol 'cifar10-2k'.*cifar10-1k"):
+        get_protocol("cifar10-2k")
+    with pytest.raises(InputError, match="protocol cifar10-dsh is for dataset cifar10, not digits"):
+        get_protocol("cifar10-dsh").split(digits, 0)
+    for seed in (-1, 1.5, True, "3", None):
+        with pytest.raises(InputError, match="seed: must be a non-negative integer"):
+            get_protocol("digits-dsh").split(digits, seed)
+    small = labels_only("cifar10", cifar_like.labels[:3000], cifar_like.class_names, np.ones(3000, bool))
+    with pytest.raises(InputError, match=r"protocol cifar10-1k: class '\w' has \d+ images, needs 600"):
+        get_protocol("cifar10-1k").split(small, 0)
+
+
+def test_default_protocols():
+    assert default_protocol("cifar10") == "cifar10-dsh"
+    assert default_protocol("digits") == "digits-dsh"
+    assert default_protocol("nuswide") == "nuswide-21"
+    for d in ("cifar10", "digits", "nuswide"):
+        assert get_protocol(default_protocol(d)).dataset == d
+    with pytest.raises(InputError, match="no default protocol for 'mnist'"):
+        default_protocol("mnist")
+
+
+# --- real data -------------------------------------------------------------------------------
+
+def test_real_cifar10_protocols(cifar_dir):
+    ds = cifar10.read(cifar_dir)
+    for name in ("cifar10-dsh", "cifar10-dsh-self", "cifar10-standard", "cifar10-1k"):
+        p = get_protocol(name)
+        s = p.split(ds, 0)
+        assert (len(s.train), len(s.query), len(s.database)) == p.sizes
+        assert not np.isin(s.query, s.train).any()
+    s = get_protocol("cifar10-1k").split(ds, 0)
+    assert (np.bincount(ds.labels[s.query]) == 100).all() and (np.bincount(ds.labels[s.train]) == 500).all()
+
+
+def test_real_nuswide_protocol_on_labels_only(data_root):
+    with pytest.warns(UserWarning, match="Labels_lake_Train"):
+        lab = load_nuswide_labels(data_root)
+    ds = labels_only("nuswide", lab.labels, lab.concepts, np.ones(len(lab.labels), bool), 64)
+    p = get_protocol("nuswide-21")
+    s = p.split(ds, 0)
+    assert (len(s.train), len(s.query), len(s.database)) == p.sizes == (193_734, 2_100, 193_734)
+    assert not np.isin(s.query, s.database).any() and (lab.labels[s.query].sum(0) >= 100).all()
