@@ -107,6 +107,8 @@ def _cmd_run(args) -> int:
 
     if args.seed is not None and args.seeds is not None:
         raise InputError("give --seed or --seeds, not both")
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
     seeds = _comma_list(args.seeds, "--seeds", int) if args.seeds is not None else [args.seed or 0]
     n_labelled = None
     if args.n_labelled is not None:
@@ -125,6 +127,24 @@ def _cmd_run(args) -> int:
     rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
                     store=args.store, log=log)
     print(format_table(rows))
+    return 0
+
+
+def _cmd_features(args) -> int:
+    from .datasets import load_dataset
+    from .features import FeatureStore, get_extractor, parse_param
+
+    params = {}
+    for text in args.param:
+        key, value = parse_param(text)
+        if key in params:
+            raise InputError(f"--param: {key} given twice")
+        params[key] = value
+    extractor = get_extractor(args.name, **params)
+    dataset = load_dataset(args.dataset, args.data_dir)
+    store = FeatureStore(args.store)
+    X = store.get(dataset, extractor, report=lambda line: print(line, file=sys.stderr))
+    print(f"{store.path(dataset, extractor)}: {X.shape[0]} x {X.shape[1]} float32 ({extractor.key()})")
     return 0
 
 
@@ -175,6 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     r.add_argument("--store", help="feature store folder (default features/)")
     r.set_defaults(func=_cmd_run)
+
+    f = sub.add_parser("features", help="compute feature matrices into the feature store")
+    fsub = f.add_subparsers(dest="features_command", required=True)
+    fe = fsub.add_parser("extract", help="features of every image of a dataset, reused when already stored")
+    fe.add_argument("name", help="extractor: gist, pixels, cnn-cls, cnn-ours")
+    fe.add_argument("--dataset", required=True, help="cifar10, nuswide or digits")
+    fe.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="extractor parameter, repeatable; VALUE is JSON or a word, e.g. mode=lmgist, "
+                    "color=true, orientations=[8,8,4]")
+    fe.add_argument("--store", help="feature store folder (default features/)")
+    fe.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    fe.set_defaults(func=_cmd_features)
     return p
 
 
