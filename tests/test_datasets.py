@@ -5,6 +5,8 @@ full size."""
 
 import hashlib
 import pickle
+import pickletools
+import struct
 
 import numpy as np
 import pytest
@@ -45,9 +47,31 @@ def write_bin(folder, labels, pixels):
     return folder
 
 
-def py2_style_pickle(obj) -> bytes:
-    """A pickle naming numpy's array rebuilder as the official (numpy 1.x era) files do."""
-    return pickle.dumps(obj, protocol=3).replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+def py2_pickle(obj) -> bytes:
+    """Protocol-2 pickle bytes as Python 2's cPickle with numpy 1.x wrote the official
+    python-version files: str as 8-bit strings, arrays via numpy.core.multiarray._reconstruct."""
+
+    def enc(o) -> bytes:
+        if isinstance(o, bool):
+            return b"\x88" if o else b"\x89"
+        if o is None:
+            return b"N"
+        if isinstance(o, int):
+            return b"J" + struct.pack("<i", o)
+        if isinstance(o, bytes):
+            return b"U" + bytes([len(o)]) + o if len(o) < 256 else b"T" + struct.pack("<I", len(o)) + o
+        if isinstance(o, tuple):
+            return b"(" + b"".join(map(enc, o)) + b"t"
+        if isinstance(o, list):
+            return b"](" + b"".join(map(enc, o)) + b"e"
+        if isinstance(o, dict):
+            return b"}(" + b"".join(enc(k) + enc(v) for k, v in o.items()) + b"u"
+        assert isinstance(o, np.ndarray) and o.dtype == np.uint8
+        dtype = b"cnumpy\ndtype\n" + enc((b"u1", 0, 1)) + b"R" + enc((3, b"|", None, None, None, -1, -1, 0)) + b"b"
+        array = b"cnumpy.core.multiarray\n_reconstruct\n(cnumpy\nndarray\n" + enc((0,)) + enc(b"b") + b"tR"
+        return array + b"(" + enc(1) + enc(o.shape) + dtype + enc(False) + enc(o.tobytes()) + b"tb"
+
+    return b"\x80\x02" + enc(obj) + b"."
 
 
 def write_python(folder, labels, pixels):
@@ -56,9 +80,9 @@ def write_python(folder, labels, pixels):
     for i, batch in enumerate(cifar10.BATCHES):
         d = {b"batch_label": b"x", b"labels": [int(v) for v in labels[i * n : (i + 1) * n]],
              b"data": pixels[i * n : (i + 1) * n].copy(), b"filenames": [b"f.png"] * n}
-        (folder / batch).write_bytes(py2_style_pickle(d))
+        (folder / batch).write_bytes(py2_pickle(d))
     meta = {b"num_cases_per_batch": n, b"label_names": [s.encode() for s in NAMES], b"num_vis": 3072}
-    (folder / "batches.meta").write_bytes(py2_style_pickle(meta))
+    (folder / "batches.meta").write_bytes(py2_pickle(meta))
     return folder
 
 
@@ -125,6 +149,16 @@ def test_binary_layout_against_a_record_by_record_reading(tmp_path, small_batche
             assert ds.images[i, y, x, c] == rec[1 + c * 1024 + y * 32 + x]
 
 
+def test_py2_pickle_emitter_is_a_valid_python2_style_pickle():
+    a = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    data = py2_pickle({b"data": a, b"labels": [0, 9, 3]})
+    ops = {op.name for op, _, _ in pickletools.genops(data)}
+    assert {"SHORT_BINSTRING", "GLOBAL"} <= ops and not ops & {"BINUNICODE", "SHORT_BINUNICODE", "BINBYTES"}
+    d = pickle.loads(data, encoding="bytes")
+    np.testing.assert_array_equal(d[b"data"], a)
+    assert d[b"labels"] == [0, 9, 3]
+
+
 def test_python_format_gives_the_same_arrays(tmp_path, small_batches):
     a = cifar10.read(write_bin(tmp_path / "cifar-10-batches-bin", *small_batches))
     b = cifar10.read(write_python(tmp_path / "cifar-10-batches-py", *small_batches))
@@ -169,7 +203,7 @@ def test_truncated_missing_and_malformed_files(tmp_path, small_batches):
     with pytest.raises(InputError, match="lists 2 class names, expected 10"):
         cifar10.read(folder)
     py = write_python(tmp_path / "cifar-10-batches-py", labels, pixels)
-    (py / "test_batch").write_bytes(py2_style_pickle({b"data": pixels[:5].copy(), b"labels": [0] * 5}))
+    (py / "test_batch").write_bytes(py2_pickle({b"data": pixels[:5].copy(), b"labels": [0] * 5}))
     with pytest.raises(InputError, match=r"test_batch: 'data' must be uint8 \(20, 3,072\), got uint8 \(5, 3072\)"):
         cifar10.read(py)
     (py / "test_batch").write_bytes(b"\x80\x02}q\x00")  # cut off mid-pickle
