@@ -1,0 +1,433 @@
+"""The DSH CNN family (Liu, Wang, Shan, Chen, CVPR 2016) as its authors released it in Caffe
+(lhmRyan/deep-supervised-hashing-DSH: CIFAR-10/train_test.prototxt, solver.prototxt,
+finetune*.prototxt, src/caffe/layers/hashing_loss_layer.cpp), in torch.
+
+One trunk (conv-pool-LRN x2, conv-pool, FC 500) with a linear head: k outputs for hashing
+(:func:`dsh_loss`) or 10 for the CNN-cls classifier (softmax). :func:`train` is the one
+training loop (minibatches, mirroring, lr multipliers, schedules, resumable checkpoints).
+
+Deliberate deviations from the release, each small and stated where it lives:
+- the data order is a fresh seeded permutation each epoch (Caffe cycles its LMDB in stored
+  order), so that a run depends on its seed only;
+- torch's SGD scales the momentum buffer by the current lr at update time, Caffe by the lr of
+  each past step: the two differ only for a few hundred iterations after an lr step;
+- the default "quick" schedule uses Adam (see :data:`SCHEDULES`); "paper" is the release.
+"""
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import InputError
+from .io import atomic_write
+
+FC_DIM = 500
+
+
+def _box_mean(x, size: int):
+    """Mean over a size x size window, zero padding counted (symmetric: its own adjoint)."""
+    return F.avg_pool2d(x, size, stride=1, padding=size // 2, count_include_pad=True)
+
+
+def _pow_neg_three_quarters(t):
+    """t^(-3/4) as rsqrt(t) * sqrt(rsqrt(t)): two cheap vector ops instead of one ``pow``."""
+    r = t.rsqrt()
+    return r.mul_(r.sqrt())
+
+
+class _WithinChannelLRNFn(torch.autograd.Function):
+    """y = x t^-beta, t = 1 + alpha box_mean(x^2); the backward pass written out,
+    dL/dx = g t^-beta + 2 x box_mean(-alpha beta g y / t), to spare autograd's extra passes
+    over these memory-bound tensors (the LRNs cost as much as a convolution on a CPU)."""
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta):
+        t = _box_mean(x * x, size).mul_(alpha).add_(1)
+        scale = _pow_neg_three_quarters(t) if beta == 0.75 else t.pow(-beta)
+        y = x * scale
+        ctx.save_for_backward(x, y, t, scale)
+        ctx.size, ctx.alpha, ctx.beta = size, alpha, beta
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, t, scale = ctx.saved_tensors
+        inner = _box_mean((g * y).div_(t).mul_(-ctx.alpha * ctx.beta), ctx.size)
+        return g * scale + inner.mul_(x).mul_(2), None, None, None
+
+
+class WithinChannelLRN(nn.Module):
+    """Caffe's LRN with ``norm_region: WITHIN_CHANNEL``: x / (1 + alpha * mean(x^2))^beta, the
+    mean over a size x size window of the same channel, zero-padded and always divided by
+    size^2 (Caffe builds it from AVE pooling with pad (size-1)/2, which counts the padding).
+    ``torch.nn.LocalResponseNorm`` normalises ACROSS channels: a different layer."""
+
+    def __init__(self, size: int = 3, alpha: float = 5e-5, beta: float = 0.75):
+        super().__init__()
+        self.size, self.alpha, self.beta = size, alpha, beta
+
+    def forward(self, x):
+        return _WithinChannelLRNFn.apply(x, self.size, self.alpha, self.beta)
+
+
+def caffe_pooled_size(n: int, kernel: int = 3, stride: int = 2) -> int:
+    """Caffe rounds pooled sizes up: ceil((n - kernel) / stride) + 1 (32 -> 16 -> 8 -> 4)."""
+    return max(math.ceil((n - kernel) / stride), 0) + 1
+
+
+class DSHNet(nn.Module):
+    """The released network. ``forward`` takes raw pixels, float (n, H, W, C) in 0-255 (NHWC,
+    as datasets hold them); the per-pixel mean image of the training set is a buffer of the
+    model, so a saved state dict is all an extractor needs. Inside, tensors are channels-last
+    views, the fast layout for CPU convolutions."""
+
+    def __init__(self, n_out: int, image_size: int = 32, channels: int = 3):
+        super().__init__()
+        s = image_size
+        for _ in range(3):
+            s = caffe_pooled_size(s)
+        self.conv1 = nn.Conv2d(channels, 32, 5, padding=2)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.norm1 = WithinChannelLRN()
+        self.conv2 = nn.Conv2d(32, 32, 5, padding=2)
+        self.pool2 = nn.AvgPool2d(3, 2, ceil_mode=True)
+        self.norm2 = WithinChannelLRN()
+        self.conv3 = nn.Conv2d(32, 64, 5, padding=2)
+        self.pool3 = nn.AvgPool2d(3, 2, ceil_mode=True)
+        self.fc = nn.Linear(64 * s * s, FC_DIM)
+        self.head = nn.Linear(FC_DIM, n_out)
+        self.register_buffer("mean", torch.zeros(image_size, image_size, channels))
+
+    def features(self, x):
+        """The 500-D activations of the first FC layer after its ReLU (Caffe's ReLU is in
+        place, so the released ``ip2`` blob holds these): the CNN-ours / CNN-cls features."""
+        x = (x - self.mean).permute(0, 3, 1, 2)  # NHWC memory seen as NCHW: channels-last
+        x = self.norm1(F.relu(self.pool1(self.conv1(x))))
+        x = self.norm2(F.relu(self.pool2(self.conv2(x))))
+        x = self.pool3(F.relu(self.conv3(x)))
+        # flatten in NCHW order, as Caffe's InnerProduct reads its (C, H, W) blob
+        return F.relu(self.fc(x.contiguous().flatten(1)))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "DSHNet":
+        """Rebuild a network of the right shape from its state dict and load it."""
+        h, _, c = state["mean"].shape
+        net = cls(state["head.weight"].shape[0], image_size=h, channels=c)
+        net.load_state_dict(state)
+        return net
+
+
+def caffe_xavier_(module: nn.Module, generator: torch.Generator) -> None:
+    """Caffe's "xavier" filler on every conv / linear weight: U(-a, a), a = sqrt(3 / fan_in)
+    (torch's ``xavier_uniform_`` averages fan_in and fan_out instead); biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            fan_in = m.weight[0].numel()
+            a = math.sqrt(3.0 / fan_in)
+            with torch.no_grad():
+                m.weight.uniform_(-a, a, generator=generator)
+                m.bias.zero_()
+
+
+def new_net(n_out: int, image_size: int, seed: int, channels: int = 3) -> DSHNet:
+    """A freshly initialised network; the same seed gives the same weights."""
+    net = DSHNet(n_out, image_size, channels)
+    caffe_xavier_(net, torch.Generator().manual_seed(seed))
+    return net
+
+
+def finetune_net(state: dict, n_out: int, seed: int) -> DSHNet:
+    """The released fine-tuning start: every layer (and the mean image) from a trained model,
+    a new Xavier-initialised output layer of ``n_out`` units."""
+    h, _, c = state["mean"].shape
+    net = new_net(n_out, h, seed, c)
+    trunk = {k: v for k, v in state.items() if not k.startswith("head.")}
+    missing, unexpected = net.load_state_dict(trunk, strict=False)
+    if unexpected or set(missing) != {"head.weight", "head.bias"}:
+        raise InputError("init_from: not a DSH network state dict")
+    return net
+
+
+def similarity(labels) -> torch.Tensor:
+    """s_ij: same class, or (multi-hot labels) at least one shared label."""
+    if labels.ndim == 2:
+        y = labels.float()
+        return (y @ y.T) > 0
+    return labels[:, None] == labels[None, :]
+
+
+def dsh_loss(b, labels, margin: float, alpha: float, relax: str | None = None):
+    """The DSH loss with the released normalisation (hashing_loss_layer.cpp):
+
+        L = 1/(N(N-1)) sum_{i<j} [ s_ij/2 D_ij + (1-s_ij)/2 max(m - D_ij, 0) ]
+            + alpha/N sum_i || |b_i| - 1 ||_1,      D_ij = ||b_i - b_j||^2
+
+    The paper writes the plain sums; the release divides the pair sum by N(N-1) and the
+    regulariser by N, so its alpha = 0.01 weighs the regulariser (N-1) times more than the
+    paper's formula read literally. This is the released objective: the one whose gradient
+    Caffe applied (Caffe's displayed loss is twice the pair term).
+
+    ``relax="sigmoid"`` (supplementary Table 1): b <- sigmoid(b), in (0, 1), and no
+    regulariser. On (0, 1) outputs one flipped bit adds 1 to D, so the margins m in
+    {1, 2, 3, 6} of Table 1 at 12 bits read as Hamming distances k/12 ... k/2, m = 6 being the
+    counterpart of m = 2k on +-1 outputs (where one flipped bit adds 4). A tanh to (-1, 1) would
+    make m = 1 a quarter of one bit, which no one would tabulate.
+    """
+    n = b.shape[0]
+    if relax == "sigmoid":
+        b = torch.sigmoid(b)
+    elif relax is not None:
+        raise InputError(f"relax must be None or 'sigmoid', got {relax!r}")
+    sq = (b * b).sum(1)
+    d = (sq[:, None] + sq[None, :] - 2 * (b @ b.T)).clamp_min(0)
+    s = similarity(labels).to(b.dtype)
+    pair = 0.5 * s * d + 0.5 * (1 - s) * F.relu(margin - d)
+    upper = torch.triu(torch.ones(n, n, dtype=torch.bool, device=b.device), diagonal=1)
+    loss = pair[upper].sum() / (n * (n - 1))
+    if relax is None and alpha:
+        loss = loss + alpha * (b.abs() - 1).abs().sum() / n
+    return loss
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An optimiser and its lr policy (Caffe's "multistep" with ``milestones``, or "step"
+    with ``step``: lr * gamma^(it // step)). lr multipliers: weights x1, biases x2 (no weight
+    decay), a fine-tuned new output layer x10 / x20, as in the released prototxts."""
+
+    optimizer: str
+    lr: float
+    iterations: int
+    milestones: tuple = ()
+    step: int = 0
+    gamma: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+
+    def lr_at(self, it: int) -> float:
+        if self.step:
+            return self.lr * self.gamma ** (it // self.step)
+        return self.lr * self.gamma ** sum(it >= m for m in self.milestones)
+
+
+SCHEDULES = {
+    # solver.prototxt of the release: 70k iterations of batch 200 (280 epochs).
+    "paper": Schedule("sgd", 1e-3, 70_000, milestones=(60_000, 65_000), weight_decay=0.004),
+    # finetune_solver.prototxt of the release.
+    "paper-finetune": Schedule("sgd", 1e-4, 30_000, step=4_000, gamma=0.6, weight_decay=0.004),
+    # Deviation, chosen by measurement on a 2-core CPU (see the README): Adam, no weight decay,
+    # 8,000 iterations (32 epochs); the paper's multistep shape scaled to that length.
+    "quick": Schedule("adam", 1e-3, 8_000, milestones=(6_857, 7_429)),
+    # The release's fine-tuning shape (lr 1e-4, x0.6 every 4k of 30k) scaled the same way.
+    "quick-finetune": Schedule("adam", 1e-4, 3_400, step=457, gamma=0.6),
+}
+
+
+def get_schedule(schedule, finetune: bool = False) -> Schedule:
+    """``"quick"`` / ``"paper"`` (their fine-tuning forms when ``finetune``), or an int: the
+    quick schedule shortened to that many iterations, its lr steps scaled along (for tests)."""
+    suffix = "-finetune" if finetune else ""
+    if isinstance(schedule, str):
+        if schedule not in ("quick", "paper"):
+            raise InputError(f"schedule must be 'quick', 'paper' or an iteration count, got {schedule!r}")
+        return SCHEDULES[schedule + suffix]
+    if isinstance(schedule, bool) or not isinstance(schedule, (int, np.integer)) or schedule < 1:
+        raise InputError(f"schedule must be 'quick', 'paper' or a positive iteration count, got {schedule!r}")
+    base = SCHEDULES["quick" + suffix]
+    f = int(schedule) / base.iterations
+    return replace(
+        base,
+        iterations=int(schedule),
+        milestones=tuple(max(1, round(m * f)) for m in base.milestones),
+        step=max(1, round(base.step * f)) if base.step else 0,
+    )
+
+
+def param_groups(net: DSHNet, schedule: Schedule, new_head: bool = False) -> list[dict]:
+    """Caffe's per-blob lr / decay multipliers as optimiser groups (``lr_mult`` is read by
+    :func:`train` at every iteration)."""
+    groups = []
+    for name, p in net.named_parameters():
+        is_bias = name.endswith("bias")
+        mult = (2.0 if is_bias else 1.0) * (10.0 if new_head and name.startswith("head.") else 1.0)
+        groups.append(
+            {"params": [p], "lr_mult": mult, "weight_decay": 0.0 if is_bias else schedule.weight_decay}
+        )
+    return groups
+
+
+def make_optimizer(net: DSHNet, schedule: Schedule, new_head: bool = False):
+    groups = param_groups(net, schedule, new_head)
+    if schedule.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=schedule.lr, momentum=schedule.momentum)
+    if schedule.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=schedule.lr)
+    raise InputError(f"unknown optimizer {schedule.optimizer!r}")
+
+
+def batch_indices(n: int, batch_size: int, it: int, seed: int) -> np.ndarray:
+    """Indices of minibatch ``it``: consecutive slices of one seeded permutation per epoch,
+    wrapping across epochs. Stateless (a function of seed and iteration), so a resumed run
+    draws exactly what the uninterrupted run drew."""
+    start = it * batch_size
+    out = []
+    while len(out) < batch_size:
+        epoch, pos = divmod(start + len(out), n)
+        perm = np.random.default_rng([seed, 0, epoch]).permutation(n)
+        out.extend(perm[pos : pos + batch_size - len(out)])
+    return np.asarray(out)
+
+
+def mirror_mask(batch_size: int, it: int, seed: int) -> np.ndarray:
+    """Which images of minibatch ``it`` are mirrored (each with probability 1/2, as Caffe)."""
+    return np.random.default_rng([seed, 1, it]).random(batch_size) < 0.5
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise InputError(f"device: unknown device {device!r}") from None
+
+
+def load_state(path) -> dict:
+    """A model state dict from a saved model or a training checkpoint (``weights_only``)."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"no such model file: {path}") from None
+    except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
+        raise InputError(f"cannot read {path} as a torch state dict ({type(e).__name__})") from None
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or "mean" not in obj or "head.weight" not in obj:
+        raise InputError(f"{path} does not hold a DSH network state dict")
+    return obj
+
+
+def save_state(net: DSHNet, path) -> None:
+    """Save the model's state dict atomically (load it back with :func:`load_state`)."""
+    with atomic_write(path) as f:
+        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, f)
+
+
+def _save_checkpoint(path, net, opt, it, losses, config) -> None:
+    with atomic_write(path) as f:
+        torch.save(
+            {
+                "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                "optimizer": opt.state_dict(),
+                "iteration": it,
+                "losses": torch.tensor(losses, dtype=torch.float64),
+                "config": config,
+            },
+            f,
+        )
+
+
+def train(
+    net: DSHNet,
+    images: np.ndarray,
+    loss_fn,
+    targets,
+    schedule: Schedule,
+    *,
+    seed: int,
+    batch_size: int = 200,
+    device: str = "auto",
+    new_head: bool = False,
+    checkpoint=None,
+    checkpoint_every: int = 500,
+    config: dict | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Train ``net`` in place on uint8 (n, H, W, C) ``images``; ``loss_fn(outputs, targets
+    of the batch)``. Returns the loss of every iteration.
+
+    With ``checkpoint`` (a path), model, optimiser, iteration and losses are saved there every
+    ``checkpoint_every`` iterations and at the end; if the file exists the run resumes from it
+    (the data order and mirroring are functions of (seed, iteration), so the resumed run is
+    the uninterrupted one). ``config`` is stored with it and must match on resume.
+    """
+    dev = resolve_device(device)
+    n = images.shape[0]
+    if n < 2:
+        raise InputError("images: need at least 2 training images")
+    config = {**(config or {}), "schedule": asdict(schedule), "seed": seed, "batch_size": batch_size, "n_train": n}
+    config["schedule"]["milestones"] = list(schedule.milestones)
+    net.to(dev)
+    if dev.type == "cpu":
+        net.to(memory_format=torch.channels_last)
+    opt = make_optimizer(net, schedule, new_head)
+    start, losses = 0, []
+    if checkpoint is not None and Path(checkpoint).is_file():
+        ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if ck.get("config") != config:
+            raise InputError(f"checkpoint: {checkpoint} was written by a different training run; remove it or change the path")
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start, losses = int(ck["iteration"]), ck["losses"].tolist()
+    targets_t = torch.as_tensor(np.asarray(targets))
+    bar = _progress(schedule.iterations, start, progress)
+    net.train()
+    t0, seen = time.perf_counter(), 0
+    for it in range(start, schedule.iterations):
+        lr = schedule.lr_at(it)
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_mult"]
+        idx = batch_indices(n, batch_size, it, seed)
+        x = images[idx].astype(np.float32)
+        flip = mirror_mask(len(idx), it, seed)
+        x[flip] = x[flip, :, ::-1]
+        x = torch.from_numpy(x).to(dev, non_blocking=True)
+        loss = loss_fn(net(x), targets_t[idx].to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        seen += len(idx)
+        done = it + 1
+        if bar is not None:
+            bar.update(1)
+            if done % 10 == 0 or done == schedule.iterations:
+                rate = seen / (time.perf_counter() - t0)
+                bar.set_postfix(loss=f"{np.mean(losses[-10:]):.4f}", img_s=f"{rate:,.0f}")
+        if checkpoint is not None and (done % checkpoint_every == 0 or done == schedule.iterations):
+            _save_checkpoint(checkpoint, net, opt, done, losses, config)
+    if bar is not None:
+        bar.close()
+    net.eval()
+    return np.asarray(losses)
+
+
+def _progress(total: int, start: int, enabled: bool):
+    if not enabled or start >= total:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, unit="it", desc="train", dynamic_ncols=True)
+
+
+@torch.no_grad()
+def apply(net: DSHNet, images: np.ndarray, what: str = "outputs", batch_size: int = 1000, device: str = "auto"):
+    """float32 (n, k) outputs (``what="outputs"``) or (n, 500) FC features (``"features"``)
+    of uint8 images, in batches, without mirroring."""
+    dev = resolve_device(device)
+    net.to(dev).eval()
+    fn = net.features if what == "features" else net
+    out = []
+    for s in range(0, images.shape[0], batch_size):
+        x = torch.from_numpy(images[s : s + batch_size].astype(np.float32)).to(dev)
+        out.append(fn(x).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, net.head.out_features), np.float32)
