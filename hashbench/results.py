@@ -23,7 +23,7 @@ from .io import atomic_write
 
 KEY_COLUMNS = ("dataset", "protocol", "features", "method", "bits", "seed", "n_labelled", "params")
 METRIC_COLUMNS = (
-    "map", "map_expected", "map_optimistic", "map_pessimistic", "precision_r2",
+    "map", "map_expected", "map_optimistic", "map_pessimistic", "map_at_k", "precision_r2",
     "empty_r2_fraction", "n_queries", "n_database", "n_no_relevant", "n_train",
 )
 RUN_COLUMNS = ("train_s", "encode_s", "rank_s", "version", "machine", "timestamp")
@@ -31,12 +31,12 @@ CURVE_COLUMN = "curves"
 COLUMNS = KEY_COLUMNS + METRIC_COLUMNS + RUN_COLUMNS + (CURVE_COLUMN,)
 INT_COLUMNS = ("bits", "seed", "n_queries", "n_database", "n_no_relevant", "n_train")
 FLOAT_COLUMNS = (
-    "map", "map_expected", "map_optimistic", "map_pessimistic", "precision_r2",
+    "map", "map_expected", "map_optimistic", "map_pessimistic", "map_at_k", "precision_r2",
     "empty_r2_fraction", "train_s", "encode_s", "rank_s",
 )
 DISPLAY_COLUMNS = (
     "dataset", "protocol", "features", "method", "bits", "seed", "n_labelled", "map",
-    "map_expected", "precision_r2", "empty_r2_fraction", "train_s", "encode_s", "rank_s",
+    "map_expected", "map_at_k", "precision_r2", "empty_r2_fraction", "train_s", "encode_s", "rank_s",
 )
 
 BASELINES_DIR = Path(__file__).resolve().parent.parent / "baselines"

@@ -20,6 +20,7 @@ def make_row(**overrides) -> dict:
         "dataset": "digits", "protocol": "digits-standard", "features": "pixels", "method": "lsh",
         "bits": 16, "seed": 0, "n_labelled": "", "params": "{}",
         "map": 0.1 + 1e-17 * 3, "map_expected": 1 / 3, "map_optimistic": 0.4, "map_pessimistic": 0.05,
+        "map_at_k": None,
         "precision_r2": 0.123456789012345678, "empty_r2_fraction": 0.0, "n_queries": 100,
         "n_database": 1000, "n_no_relevant": 0, "n_train": 700, "train_s": 0.01, "encode_s": 0.002,
         "rank_s": 0.003, "version": "0.1.0", "machine": "cpu, with a comma; 2 cores",
@@ -39,7 +40,7 @@ def test_schema_and_exact_round_trip(tmp_path):
     r = df.iloc[0]
     assert r["map_expected"] == 1 / 3 and r["precision_r2"] == 0.123456789012345678  # shortest repr is exact
     assert r["bits"] == 16 and df["bits"].dtype == "int64" and df["map"].dtype == "float64"
-    assert r["machine"] == "cpu, with a comma; 2 cores" and r["n_labelled"] == ""
+    assert r["machine"] == "cpu, with a comma; 2 cores" and r["n_labelled"] == "" and r["map_at_k"] != r["map_at_k"]
     assert '"pr_curve"' in r["curves"]
     assert done_cells(out) == {("digits", "digits-standard", "pixels", "lsh", "16", "0", "", "{}")}
 

@@ -1,0 +1,246 @@
+"""One experiment cell -> one result row, and the grid runner that resumes.
+
+A cell is (dataset, protocol, features, method, bits, seed, n_labelled, params). Running it
+loads the dataset and its features (from the feature store; the images for methods that
+take images), splits it with the protocol and the seed, fits the hasher on the training
+part, encodes the query and database parts and scores them with ``metrics.evaluate``,
+leaving each query's own item out of its result list when the protocol says so.
+
+The seed is the split's seed and the hasher's seed (which also draws a supervised method's
+``n_labelled`` subset), so one seed fixes the whole cell: same seed, same numbers.
+"""
+
+import functools
+import inspect
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from . import __version__
+from .datasets import load_dataset, resolve_dataset
+from .errors import InputError
+from .features import FeatureStore, get_extractor
+from .hashers import HASHERS, get_hasher
+from .hashers.base import check_n_bits
+from .metrics import evaluate
+from .protocols import default_protocol, get_protocol
+from .results import KEY_COLUMNS, done_cells, read_results, row_key, write_row
+
+IMAGES = "images"  # the features value of methods that learn from the images themselves
+RADIUS = 2
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of a grid, in the canonical form its result row is keyed by (build it with
+    :func:`make_cell`). ``features`` is ``"images"`` for methods that take images;
+    ``n_labelled`` is ``"all"``, a count, or ``""`` for methods without that parameter;
+    ``params`` is the sorted JSON of any other hasher parameters."""
+
+    dataset: str
+    protocol: str
+    features: str
+    method: str
+    bits: int
+    seed: int
+    n_labelled: str
+    params: str
+
+    def key(self) -> tuple[str, ...]:
+        return row_key({c: getattr(self, c) for c in KEY_COLUMNS})
+
+    def hasher(self):
+        """A fresh, unfitted hasher for this cell."""
+        params = json.loads(self.params)
+        if self.n_labelled:
+            params["n_labelled"] = None if self.n_labelled == "all" else int(self.n_labelled)
+        try:
+            return get_hasher(self.method, n_bits=self.bits, seed=self.seed, **params)
+        except TypeError as e:  # an unknown parameter name
+            raise InputError(f"{self.method}: {e}") from None
+
+
+def make_cell(dataset: str, protocol: str, features: str, method: str, bits: int, seed: int,
+              n_labelled: int | str | None = None, **params) -> Cell:
+    """A validated cell in canonical form. ``n_labelled`` (a count, ``"all"``, or None for the
+    method's own default) is recorded as the value the method will use, and dropped for
+    methods without that parameter; ``features`` is dropped for methods that take images;
+    ``params`` equal to the method's defaults are dropped, so one setting has one key."""
+    if method not in HASHERS:
+        get_hasher(method)  # raises the InputError that lists the known methods
+    cls = HASHERS[method]
+    check_n_bits(bits)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be an integer >= 0, got {seed!r}")
+    defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
+                if p.default is not inspect.Parameter.empty}
+    if "n_labelled" in defaults:
+        if n_labelled is None:
+            n_labelled = defaults["n_labelled"]
+        if n_labelled is None or n_labelled == "all":
+            labelled = "all"
+        elif isinstance(n_labelled, (int, np.integer)) and not isinstance(n_labelled, bool) and n_labelled >= 1:
+            labelled = str(int(n_labelled))
+        else:
+            raise InputError(f"n_labelled must be a positive integer or 'all', got {n_labelled!r}")
+    else:
+        labelled = ""
+    params = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
+    cell = Cell(
+        dataset=dataset,
+        protocol=protocol,
+        features=IMAGES if cls.input_kind == IMAGES else features,
+        method=method,
+        bits=int(bits),
+        seed=int(seed),
+        n_labelled=labelled,
+        params=json.dumps(params, sort_keys=True, separators=(",", ":")),
+    )
+    cell.hasher()  # refuse unknown parameters now, not after other cells ran
+    return cell
+
+
+def plan_cells(methods, bits, seeds, features=None, dataset: str = "auto", protocol: str | None = None,
+               n_labelled=None, data_dir=None, log=None) -> list[Cell]:
+    """The cells of ``hashbench run``: every method x features x bits x seed, in that order,
+    without repeats. Defaults: ``dataset="auto"`` is the protocol's dataset when a protocol
+    is given, else CIFAR-10 when found, else the bundled digits; the protocol is the
+    dataset's default; ``features`` is ``["gist"]`` (the paper's hand-crafted features) for
+    images of at least 32 pixels a side and ``["pixels"]`` for smaller ones (8x8 digits),
+    where GIST's 4x4 grid of Gabor responses has next to nothing to describe. ``log``
+    receives a line for each default it resolved."""
+    notices = []
+    if protocol is not None:
+        proto_ds = get_protocol(protocol).dataset
+        if dataset not in ("auto", proto_ds):
+            raise InputError(f"--protocol {protocol} is for dataset {proto_ds}, not {dataset}")
+        dataset = proto_ds
+    else:
+        dataset, notice = resolve_dataset(dataset, data_dir)
+        protocol = default_protocol(dataset)
+        notices += [notice] if notice else []
+        notices.append(f"protocol: {protocol} (the default for {dataset}): {get_protocol(protocol).description}")
+    if not features:
+        h, w = _dataset(dataset, None if data_dir is None else str(data_dir)).images.shape[1:3]
+        features = ["gist"] if min(h, w) >= 32 else ["pixels"]
+        if any(HASHERS.get(m) is not None and HASHERS[m].input_kind != IMAGES for m in methods):
+            notices.append(f"features: {features[0]} (the default for {h}x{w} images)")
+    for f in features:
+        get_extractor(f)  # an unknown name fails before anything runs
+    cells = [make_cell(dataset, protocol, f, m, b, s, n_labelled)
+             for m in methods for f in features for b in bits for s in seeds]
+    if log:  # only now that every cell is valid: a user error comes alone
+        for line in notices:
+            log(line)
+    return list(dict.fromkeys(cells))
+
+
+def machine() -> str:
+    """What the timings were measured on: CPU model, usable cores, OS and architecture."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}; {cores} cores; {platform.system()} {platform.machine()}"
+
+
+@functools.lru_cache(maxsize=2)
+def _dataset(name: str, data_dir: str | None):
+    return load_dataset(name, data_dir)
+
+
+@functools.lru_cache(maxsize=2)
+def _features(dataset: str, data_dir: str | None, features: str, store: str | None) -> np.ndarray:
+    return FeatureStore(store).get(_dataset(dataset, data_dir), get_extractor(features))
+
+
+def run_cell(cell: Cell, data_dir=None, store=None) -> dict:
+    """Run one cell and return its result row (a dict over ``results.COLUMNS``).
+
+    ``map`` is always over the whole ranking; ``map_at_k`` is filled for protocols scored at a
+    cut-off (``Protocol.topk``). Timings: ``train_s`` is ``fit``, ``encode_s`` encoding the query and database parts,
+    ``rank_s`` the whole ``metrics.evaluate`` call (ranking plus every metric). Loading data
+    and features (cached per process) is not timed."""
+    data_dir = None if data_dir is None else str(data_dir)
+    store = None if store is None else str(store)
+    ds = _dataset(cell.dataset, data_dir)
+    protocol = get_protocol(cell.protocol)
+    split = protocol.split(ds, cell.seed)
+    hasher = cell.hasher()
+    X = ds.images if hasher.input_kind == IMAGES else _features(cell.dataset, data_dir, cell.features, store)
+
+    t0 = time.perf_counter()
+    hasher.fit(X[split.train], ds.labels[split.train] if hasher.supervised else None)
+    t1 = time.perf_counter()
+    query_codes = hasher.encode(X[split.query])
+    db_codes = hasher.encode(X[split.database])
+    t2 = time.perf_counter()
+    res = evaluate(query_codes, db_codes, ds.labels[split.query], ds.labels[split.database], cell.bits,
+                   radius=RADIUS, topk=protocol.topk, self_index=split.self_index())
+    t3 = time.perf_counter()
+
+    return {
+        **{c: getattr(cell, c) for c in KEY_COLUMNS},
+        "map": res["map"],
+        "map_expected": res["map_expected"],
+        "map_optimistic": res["map_optimistic"],
+        "map_pessimistic": res["map_pessimistic"],
+        "map_at_k": res.get("map_at_k"),  # only protocols scored at a cut-off k (nuswide-21-top5000)
+        "precision_r2": res["precision_at_radius"][str(RADIUS)],
+        "empty_r2_fraction": res["empty_radius_fraction"],
+        "n_queries": res["n_queries"],
+        "n_database": res["n_database"],
+        "n_no_relevant": res["n_no_relevant"],
+        "n_train": len(split.train),
+        "train_s": t1 - t0,
+        "encode_s": t2 - t1,
+        "rank_s": t3 - t2,
+        "version": __version__,
+        "machine": machine(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "curves": {"pr_curve": res["pr_curve"], "pr_recall_levels": res["pr_recall_levels"]},
+    }
+
+
+def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, store=None, log=None):
+    """Run the cells not yet in the result file ``out`` (all of them with ``force``), writing
+    each row atomically as soon as its cell finishes, ``jobs`` cells at a time (joblib
+    processes). Returns the rows of all the cells, in the given order, as read back from
+    ``out``. ``log`` (optional) receives one line per finished or skipped cell."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InputError(f"jobs must be a positive integer, got {jobs!r}")
+    data_dir = None if data_dir is None else str(data_dir)
+    store = None if store is None else str(store)
+    cells = list(dict.fromkeys(cells))
+    done = set() if force else done_cells(out)
+    todo = [c for c in cells if c.key() not in done]
+    if log is not None and len(todo) < len(cells):
+        log(f"{len(cells) - len(todo)} of {len(cells)} cells already in {out}: skipped (--force reruns them)")
+    for dataset, features in dict.fromkeys((c.dataset, c.features) for c in todo if c.features != IMAGES):
+        # fill the feature store once, here, rather than in several workers at once
+        FeatureStore(store).get(_dataset(dataset, data_dir), get_extractor(features), report=log)
+    if jobs == 1 or len(todo) <= 1:
+        rows = (run_cell(c, data_dir, store) for c in todo)
+    else:
+        from joblib import Parallel, delayed
+
+        rows = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+            delayed(run_cell)(c, data_dir, store) for c in todo
+        )
+    for row in rows:
+        write_row(out, row, replace=force)
+        if log is not None:
+            score = "undefined" if row["map"] is None else f"{row['map']:.4f}"
+            log(f"done {'/'.join(str(row[c]) for c in KEY_COLUMNS[:6])}: mAP {score} (train {row['train_s']:.1f} s)")
+    df = read_results(out)
+    keys = [c.key() for c in cells]
+    index = {row_key(r): i for i, r in df.iterrows()}
+    return df.loc[[index[k] for k in keys]].reset_index(drop=True)
