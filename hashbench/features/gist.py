@@ -21,12 +21,11 @@ Modes:
   filters and a min/max rescale of the grey image to [0, 255] (so the descriptor does not
   change when the image's brightness is scaled or offset).
 
-Deliberate deviations, none of which changes a descriptor of a square image beyond
-float32 rounding:
+Deliberate deviations (the last two change nothing beyond float32 rounding):
   - no resize: LMgist.m first resizes/crops to ``param.imageSize``; here the filter bank is
-    built for each image size instead (hashing papers use CIFAR-10 at its native 32x32).
-    LEAR's C code normalises radial frequency by the image height and whitens on the
-    rectangular padded image; for non-square images this module follows LMgist.m.
+    built for each image size instead, so CIFAR-10 is described at its native 32x32.
+    On non-square images LEAR's C code departs from LMgist.m (it whitens the rectangular
+    padded image, and its radial term mixes height and width); this module follows LMgist.m.
   - a constant image, for which LMgist.m's rescale divides 0 by 0, gives the zero descriptor.
   - float32 throughout (LEAR's code is float32 too); grid means use integer block bounds
     ``i * size // n_blocks`` (LEAR's; the same as LMgist's ``fix(linspace)`` when n_blocks
@@ -36,8 +35,9 @@ float32 rounding:
     response is computed by matrix products with the inverse-DFT matrices restricted to the
     band where the filter is non-negligible (values below float32's unit roundoff relative
     to its peak are dropped: they add less than float32 rounding already does) and to the
-    output pixels kept after the boundary crop. For 32x32 images this is ~3x faster than
-    batched FFTs; filters where it would cost more (large images) use the FFT.
+    output pixels kept after the boundary crop. On 32x32 images this is ~4x (lear) and ~6x
+    (lmgist) faster than batched FFTs (tests/benchmarks/test_bench_gist.py); filters for which
+    the products would cost more (fine scales of large images) use the FFT.
 """
 
 import functools
