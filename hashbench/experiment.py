@@ -29,7 +29,7 @@ from .hashers import HASHERS, get_hasher
 from .hashers.base import check_n_bits
 from .metrics import evaluate
 from .protocols import default_protocol, get_protocol
-from .results import KEY_COLUMNS, done_cells, read_results, row_key, write_row
+from .results import KEY_COLUMNS, check_output, done_cells, read_results, row_key, write_row
 
 IMAGES = "images"  # the features value of methods that learn from the images themselves
 RADIUS = 2
@@ -219,6 +219,7 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
         raise InputError(f"jobs must be a positive integer, got {jobs!r}")
     data_dir = None if data_dir is None else str(data_dir)
     store = None if store is None else str(store)
+    check_output(out)
     cells = list(dict.fromkeys(cells))
     done = set() if force else done_cells(out)
     todo = [c for c in cells if c.key() not in done]

@@ -122,6 +122,21 @@ def read_results(path) -> pd.DataFrame:
     return df
 
 
+def check_output(path) -> None:
+    """Refuse, before any work, a result path that cannot be read back or written."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"--out: {path} is a folder, not a CSV file")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out: cannot create the folder {folder} ({e.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"--out: the folder {folder} is not writable")
+    done_cells(path)
+
+
 def done_cells(path) -> set[tuple[str, ...]]:
     """Keys of the cells a result file already holds (what a resumed run skips)."""
     path = Path(path)
@@ -175,9 +190,11 @@ def write_row(path, row: dict, replace: bool = False) -> bool:
 
 
 def format_table(df: pd.DataFrame, columns=DISPLAY_COLUMNS, floatfmt: str = ".4f") -> str:
-    """A plain-text table (tabulate) of result rows or baselines."""
-    cols = [c for c in columns if c in df.columns]
-    return tabulate(df[cols].values.tolist(), headers=cols, floatfmt=floatfmt, tablefmt="simple")
+    """A plain-text table (tabulate) of result rows or baselines; columns with no value in
+    any row (``map_at_k`` outside cut-off protocols) are left out, missing values blank."""
+    cols = [c for c in columns if c in df.columns and df[c].notna().any()]
+    values = df[cols].astype(object).where(df[cols].notna(), None)
+    return tabulate(values.values.tolist(), headers=cols, floatfmt=floatfmt, tablefmt="simple")
 
 
 def load_baselines(source_table: str | None = None) -> pd.DataFrame:

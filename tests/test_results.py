@@ -169,10 +169,13 @@ def test_concurrent_writers_lose_no_row(tmp_path):
 def test_format_table_shows_the_run(tmp_path):
     out = tmp_path / "run.csv"
     write_row(out, make_row(map=0.14923))
+    write_row(out, make_row(seed=1, map=None))
     table = format_table(read_results(out))
-    header, _, line = table.splitlines()
-    assert header.split()[:4] == ["dataset", "protocol", "features", "method"] and "curves" not in header
+    header, _, line, undefined = table.splitlines()
+    assert header.split()[:4] == ["dataset", "protocol", "features", "method"]
+    assert "curves" not in header and "map_at_k" not in header  # no value in any row
     assert "0.1492" in line and "lsh" in line
+    assert "nan" not in undefined and len(undefined.split()) == len(line.split()) - 1  # map blank
 
 
 def test_row_key_matches_between_values_and_text():
