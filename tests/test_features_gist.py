@@ -219,3 +219,20 @@ def test_bad_images_are_input_errors():
         g.extract(np.zeros((0, 32, 32, 3), np.uint8))
     with pytest.raises(InputError, match="images"):
         g.extract(np.zeros((2, 3, 32, 3), np.uint8))  # fewer rows than grid blocks
+
+
+@pytest.mark.slow
+def test_all_of_cifar10_through_the_store(tmp_path, data_root, cifar_dir):
+    """The whole pipeline on the real dataset: every image's descriptor through the store, the
+    500 reference images found in dataset order and matching LEAR, then reused as stored."""
+    from hashbench.datasets import load_dataset
+    from hashbench.features import FeatureStore
+
+    ds = load_dataset("cifar10", data_root)
+    X = FeatureStore(tmp_path).get(ds, get_extractor("gist"))
+    assert X.shape == (60000, 512) and np.isfinite(X).all() and (X >= 0).all()
+    ref = np.load(data_root / "gist-lear-reference.npz")
+    test_part = np.flatnonzero(~ds.train_mask)[:500]  # the reference: first 500 of test_batch
+    assert np.array_equal(ds.images[test_part], ref["images"])
+    assert rel_err(X[test_part], ref["gist512_gray"]).max() < 1e-4
+    assert np.array_equal(FeatureStore(tmp_path).get(ds, get_extractor("gist")), X)
