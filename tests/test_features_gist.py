@@ -191,7 +191,8 @@ def test_dimension_key_and_clone():
     assert get_extractor("gist", color=True, orientations=(8, 8, 4)).dim() == 960
     assert clone(g).key() == g.key() == get_extractor("gist", orientations=(4, 4), n_blocks=2).key()
     assert get_extractor("gist").key() != get_extractor("gist", mode="lmgist").key()
-    assert get_extractor("gist").key().startswith("gist/v1:")
+    assert get_extractor("gist").key() == get_extractor("gist", fc_prefilt=4.0, n_blocks=np.int64(4)).key() == (
+        'gist/v1:{"color":false,"fc_prefilt":4.0,"mode":"lear","n_blocks":4,"orientations":[8,8,8,8]}')
 
 
 @pytest.mark.parametrize("params,word", [

@@ -257,8 +257,9 @@ class Gist(Extractor):
             raise InputError(f"gist fc_prefilt: expected a positive number, got {self.fc_prefilt!r}")
 
     def key_params(self) -> dict:
-        p = self.get_params()
-        p["orientations"] = [int(v) for v in self.orientations]
+        p = self.get_params()  # canonical types, so fc_prefilt=4 and 4.0 share one store entry
+        p.update(orientations=[int(v) for v in self.orientations], n_blocks=int(self.n_blocks),
+                 fc_prefilt=float(self.fc_prefilt))
         return p
 
     def dim(self) -> int:
