@@ -199,6 +199,7 @@ KILLED_RUN = "import sys; sys.path.insert(0, sys.argv[1]); import test_experimen
              "t.run_logged_grid(sys.argv[2], sys.argv[3], sys.argv[4] == 'between')"
 
 
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and fork are POSIX")
 @pytest.mark.parametrize("where", ["between", "inside"])
 def test_resume_after_kill(where, store, tmp_path, monkeypatch):
     out, fits = tmp_path / "run.csv", tmp_path / "fits.txt"

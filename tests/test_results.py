@@ -133,6 +133,7 @@ KILL_MID_WRITE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and fork are POSIX")
 def test_kill_mid_write_leaves_the_previous_file(tmp_path):
     out = tmp_path / "run.csv"
     write_row(out, make_row(seed=0))
@@ -154,6 +155,7 @@ def _write_many(out, start):
         write_row(out, make_row(seed=seed))
 
 
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and fork are POSIX")
 def test_concurrent_writers_lose_no_row(tmp_path):
     out = tmp_path / "run.csv"
     ctx = get_context("fork")
