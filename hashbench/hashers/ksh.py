@@ -1,0 +1,197 @@
+"""KSH: Supervised Hashing with Kernels (Liu, Wang, Ji, Jiang, Chang, CVPR 2012), as the
+authors' MATLAB release does it (``KSH_demo.m``, ``OptProjectionFast.m``).
+
+- m anchors drawn from the training set; kernel k(x, a) = exp(-||x - a||^2 / (2 sigma)) with
+  sigma the mean squared distance from the training images to the anchors; kernel columns are
+  centred with the training mean; sigma and that mean are reused to encode new data.
+- l labelled training images; S = k * S0 (k = n_bits), S0_ij = +1 when i and j share a label,
+  -1 otherwise (paper eq. 4, multi-label: at least one shared label).
+- Bits are learned greedily on the residual S <- S - y y^T (paper eq. 7). Each bit: the top
+  generalised eigenvector of (K^T S K, K^T K), scaled so a^T K^T K a = l (spectral start,
+  section 3.3); then Nesterov gradient descent with backtracking on -phi(K a)^T S phi(K a),
+  phi(x) = 2 / (1 + exp(-x)) - 1, at most 500 iterations, stopping when the cost changes by
+  at most 1e-2 * l; the refined vector is kept only when it raises the discrete y^T S y.
+- Code bit j = sign(k(x) a_j).
+
+Deliberate deviations, none of which changes the result: anchors and labelled images are drawn
+with the seed (the demo loads fixed index files); S is never formed as an l x l matrix when
+labels are class ids (S v = k (2 Y Y^T v - 1 1^T v) - B B^T v with Y one-hot, B the bits so
+far), and the probe and trial points reuse K a by linearity instead of new products.
+"""
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..errors import InputError
+from ..labels import relevance_matrix
+from .base import Hasher, check_features, check_n_bits, register
+from .common import check_int, check_new_features, label_matrix, labelled_subset
+from .itq import top_eigenvectors
+
+_MAX_ITER = 500
+_TOLERANCE = 1e-2
+_MAX_BACKTRACK = 50
+
+
+def squared_distances(X, anchors) -> np.ndarray:
+    """(n, m) squared Euclidean distances, clipped at 0 against rounding."""
+    d2 = (X**2).sum(axis=1)[:, None] - 2.0 * (X @ anchors.T) + (anchors**2).sum(axis=1)[None, :]
+    return np.maximum(d2, 0.0, out=d2)
+
+
+def _phi(x):
+    """2 / (1 + exp(-x)) - 1 = tanh(x / 2), computed without overflow."""
+    return np.tanh(0.5 * x)
+
+
+class PairMatrix:
+    """The residual pair matrix S = k (2 R - 1 1^T) - sum_j y_j y_j^T of the labelled images,
+    R the 0/1 relevance matrix, applied to vectors without forming S for class-id labels."""
+
+    def __init__(self, y, n_bits: int):
+        self.scale = float(n_bits)
+        self.n = y.shape[0]
+        if y.ndim == 1:
+            onehot = label_matrix(y)
+            self._relevance = lambda V: onehot @ (onehot.T @ V)
+        else:
+            dense = relevance_matrix(y, y).astype(np.float64)
+            self._relevance = lambda V: dense @ V
+        self.bits = np.zeros((self.n, 0))
+
+    def __matmul__(self, V):
+        return self.scale * (2.0 * self._relevance(V) - V.sum(axis=0)) - self.bits @ (self.bits.T @ V)
+
+    def subtract(self, y):
+        """S <- S - y y^T."""
+        self.bits = np.column_stack([self.bits, y])
+
+    def objective(self, y) -> float:
+        return float(y @ (self @ y))
+
+
+def refine(K, S: PairMatrix, a0):
+    """Minimise -phi(K a)^T S phi(K a) from a0 by Nesterov's method with backtracking on the
+    Lipschitz estimate, as ``OptProjectionFast.m``; returns the last accepted a."""
+    n = K.shape[0]
+    a_prev = a = a0
+    Ka_prev = Ka = K @ a0
+    p = _phi(Ka)
+    cost = -p @ (S @ p)
+    delta_prev, delta, beta = 0.0, 1.0, 1.0
+    for _ in range(_MAX_ITER):
+        alpha = (delta_prev - 1.0) / delta
+        v = a + alpha * (a - a_prev)
+        Kv = Ka + alpha * (Ka - Ka_prev)
+        p = _phi(Kv)
+        Sp = S @ p
+        cost_v = -p @ Sp
+        grad = -K.T @ (Sp * (1.0 - p**2))
+        Kgrad = K @ grad
+        half_norm = 0.5 * (grad @ grad)
+        for j in range(_MAX_BACKTRACK + 1):
+            b = beta * 2.0**j
+            p = _phi(Kv - Kgrad / b)
+            cost_z = -p @ (S @ p)
+            if cost_z <= cost_v - half_norm / b:  # the quadratic upper bound at z = v - grad / b
+                break
+        else:
+            return a
+        beta = b
+        a_prev, Ka_prev = a, Ka
+        a, Ka = v - grad / b, Kv - Kgrad / b
+        delta_prev, delta = delta, (1.0 + np.sqrt(1.0 + 4.0 * delta**2)) / 2.0
+        converged = abs(cost_z - cost) / n <= _TOLERANCE
+        cost = cost_z
+        if converged:
+            break
+    return a
+
+
+def _signs(x):
+    return np.where(x >= 0, 1.0, -1.0)
+
+
+@register("ksh")
+class KSH(Hasher):
+    """Kernel-based supervised hashing; ``y`` is (n,) class ids or (n, c) multi-hot labels.
+
+    ``n_labelled`` (default 2,000, the authors' demo; the paper also reports 1,000) images are
+    drawn with the seed; all of X serves the kernel statistics. A training set smaller than
+    ``n_labelled`` is used whole. ``n_labelled`` must be at least ``n_anchors`` so that K^T K
+    is invertible.
+
+    Learned: ``anchors_`` (m, d), ``sigma_``, ``kernel_mean_`` (m,), ``coefficients_``
+    (m, n_bits), ``labelled_index_``, ``objective_history_`` (n_bits, 2): y^T S y of each bit
+    on its residual S at the spectral start and as kept, and ``refined_`` (n_bits,) bool,
+    whether the gradient refinement was kept.
+    """
+
+    supervised = True
+
+    def __init__(self, n_bits: int = 48, seed: int = 0, n_labelled: int = 2000, n_anchors: int = 300):
+        self.n_bits = n_bits
+        self.seed = seed
+        self.n_labelled = n_labelled
+        self.n_anchors = n_anchors
+
+    def fit(self, X, y=None):
+        n_bits = check_n_bits(self.n_bits)
+        rng = np.random.default_rng(check_int(self.seed, "seed"))
+        m = check_int(self.n_anchors, "n_anchors", low=1)
+        if self.n_labelled is None:
+            raise InputError("n_labelled must be an integer >= 1, got None")
+        X = check_features(X)
+        if X.shape[0] < m:
+            raise InputError(f"X: {X.shape[0]} training samples are fewer than n_anchors={m}")
+        self.labelled_index_, y = labelled_subset(y, X.shape[0], self.n_labelled, rng)
+        if self.labelled_index_.size < m:
+            raise InputError(
+                f"n_labelled: {self.labelled_index_.size} labelled samples are fewer than n_anchors={m}"
+            )
+        self.anchors_ = X[np.sort(rng.choice(X.shape[0], size=m, replace=False))]
+        d2 = squared_distances(X, self.anchors_)
+        self.sigma_ = float(d2.mean())
+        kernel = np.exp(-d2 / (2.0 * self.sigma_))
+        self.kernel_mean_ = kernel.mean(axis=0)
+        K = kernel[self.labelled_index_] - self.kernel_mean_
+        with threadpool_limits(1, user_api="blas"):
+            self._learn_bits(K, PairMatrix(y, n_bits), n_bits)
+        return self
+
+    def _learn_bits(self, K, S: PairMatrix, n_bits: int):
+        """Greedy bit-by-bit learning. Called with BLAS on one thread: the refinement is
+        thousands of l x m matrix-vector products, which threads only slow down."""
+        l, m = K.shape
+        gram = K.T @ K
+        try:
+            np.linalg.cholesky(gram)
+        except np.linalg.LinAlgError:
+            raise InputError(
+                "X: the anchors' kernel columns are linearly dependent on the labelled samples "
+                "(duplicate samples?); use fewer anchors or more labelled samples"
+            ) from None
+        self.coefficients_ = np.zeros((m, n_bits))
+        self.objective_history_ = np.zeros((n_bits, 2))
+        self.refined_ = np.zeros(n_bits, dtype=bool)
+        for j in range(n_bits):
+            _, a = top_eigenvectors(K.T @ (S @ K), 1, gram)
+            a = a[:, 0] * np.sqrt(l / (a[:, 0] @ gram @ a[:, 0]))
+            y = _signs(K @ a)
+            spectral = S.objective(y)
+            a_refined = refine(K, S, a)
+            y_refined = _signs(K @ a_refined)
+            refined = S.objective(y_refined)
+            if refined > spectral:
+                a, y, self.refined_[j] = a_refined, y_refined, True
+            self.objective_history_[j] = spectral, max(spectral, refined)
+            self.coefficients_[:, j] = a
+            S.subtract(y)
+
+    def kernel(self, X) -> np.ndarray:
+        """Centred kernel features k(x) of new data (n, m), with the training sigma and mean."""
+        X = check_new_features(self, X, self.anchors_.shape[1])
+        return np.exp(-squared_distances(X, self.anchors_) / (2.0 * self.sigma_)) - self.kernel_mean_
+
+    def project(self, X) -> np.ndarray:
+        return self.kernel(X) @ self.coefficients_
