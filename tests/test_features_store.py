@@ -60,6 +60,30 @@ def test_round_trip_and_cache_hit(tmp_path, counting):
     assert side["command"] == "hashbench features extract counting --dataset toy --param scale=2.0"
 
 
+class Learned(Extractor):
+    """Keyed by its model's content, as the CNN extractors are."""
+
+    name = "learned"
+
+    def __init__(self, model="m.bin"):
+        self.model = model
+
+    def key_params(self):
+        return {"model_sha256": "ab12"}
+
+    def _extract(self, images, bar):
+        bar.update(len(images))
+        return images.mean(axis=(1, 2)).astype(np.float32)
+
+
+def test_sidecar_command_uses_constructor_parameters(tmp_path):
+    ds, ext = make_dataset(), Learned(model="runs/my model.pt")
+    FeatureStore(tmp_path).get(ds, ext)
+    side = json.loads(FeatureStore(tmp_path).path(ds, ext).with_suffix(".json").read_text())
+    assert side["params"] == {"model_sha256": "ab12"} and side["extractor"] == 'learned/v1:{"model_sha256":"ab12"}'
+    assert side["command"] == "hashbench features extract learned --dataset toy --param 'model=runs/my model.pt'"
+
+
 def test_changed_parameters_are_a_different_entry(tmp_path, counting):
     store, ds = FeatureStore(tmp_path), make_dataset()
     a = store.get(ds, counting(scale=1.0))

@@ -91,8 +91,9 @@ class FeatureStore:
             seconds=round(seconds, 3),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             hashbench=__version__,
+            # from the constructor's parameters: a learned extractor's key holds a model hash instead
             command=shlex.join(["hashbench", "features", "extract", extractor.name, "--dataset", dataset.name]
-                               + [a for k, v in sorted(extractor.key_params().items())
+                               + [a for k, v in sorted(extractor.get_params().items())
                                   for a in ("--param", format_param(k, v))]),
         )
         path.with_suffix(".json").unlink(missing_ok=True)
