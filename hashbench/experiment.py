@@ -11,6 +11,7 @@ The seed is the split's seed and the hasher's seed (which also draws a supervise
 """
 
 import functools
+import hashlib
 import inspect
 import json
 import os
@@ -18,13 +19,14 @@ import platform
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from .datasets import load_dataset, resolve_dataset
 from .errors import InputError
-from .features import FeatureStore, get_extractor
+from .features import FeatureStore, get_extractor, parse_param
 from .hashers import HASHERS, get_hasher
 from .hashers.base import check_n_bits
 from .metrics import evaluate
@@ -33,6 +35,24 @@ from .results import KEY_COLUMNS, check_output, done_cells, read_results, row_ke
 
 IMAGES = "images"  # the features value of methods that learn from the images themselves
 RADIUS = 2
+MODELS_DIR = Path("runs/models")  # trained models of cells, reused across protocols and runs
+
+
+def extractor(spec: str):
+    """The extractor a cell's ``features`` names: ``NAME`` or ``NAME:KEY=VALUE,KEY=VALUE``
+    (e.g. ``cnn-ours:model=runs/models/cifar10/dsh-12b-s0-....ckpt``)."""
+    name, _, rest = spec.partition(":")
+    params = dict(parse_param(text, "features") for text in rest.split(",")) if rest else {}
+    return get_extractor(name, **params)
+
+
+def model_path(cell: "Cell", split, models=None) -> Path:
+    """Where the trained model of a cell lives: named by the method, bits, seed and a hash of
+    the training images' indices and every setting, so protocols that share a training set
+    (``cifar10-dsh`` and ``cifar10-standard``) share one training, and nothing else does."""
+    h = hashlib.sha256(np.ascontiguousarray(split.train, dtype=np.int64).tobytes())
+    h.update(f"{cell.n_labelled}|{cell.params}".encode())
+    return Path(models or MODELS_DIR) / cell.dataset / f"{cell.method}-{cell.bits}b-s{cell.seed}-{h.hexdigest()[:12]}.ckpt"
 
 
 @dataclass(frozen=True)
@@ -131,7 +151,7 @@ def plan_cells(methods, bits, seeds, features=None, dataset: str = "auto", proto
         if any(HASHERS.get(m) is not None and HASHERS[m].input_kind != IMAGES for m in methods):
             notices.append(f"features: {features[0]} (the default for {h}x{w} images)")
     for f in features:
-        get_extractor(f)  # an unknown name fails before anything runs
+        extractor(f)  # an unknown name fails before anything runs
     cells = [make_cell(dataset, protocol, f, m, b, s, n_labelled)
              for m in methods for f in features for b in bits for s in seeds]
     if log:  # only now that every cell is valid: a user error comes alone
@@ -159,22 +179,28 @@ def _dataset(name: str, data_dir: str | None):
 
 @functools.lru_cache(maxsize=2)
 def _features(dataset: str, data_dir: str | None, features: str, store: str | None) -> np.ndarray:
-    return FeatureStore(store).get(_dataset(dataset, data_dir), get_extractor(features))
+    return FeatureStore(store).get(_dataset(dataset, data_dir), extractor(features))
 
 
-def run_cell(cell: Cell, data_dir=None, store=None) -> dict:
+def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     """Run one cell and return its result row (a dict over ``results.COLUMNS``).
 
     ``map`` is always over the whole ranking; ``map_at_k`` is filled for protocols scored at a
     cut-off (``Protocol.topk``). Timings: ``train_s`` is ``fit``, ``encode_s`` encoding the query and database parts,
     ``rank_s`` the whole ``metrics.evaluate`` call (ranking plus every metric). Loading data
-    and features (cached per process) is not timed."""
+    and features (cached per process) is not timed. A hasher with a ``checkpoint`` parameter
+    (DSH) trains into :func:`model_path` under ``models`` and loads it when it is finished
+    there, so ``train_s`` of a reused model is its loading time."""
     data_dir = None if data_dir is None else str(data_dir)
     store = None if store is None else str(store)
     ds = _dataset(cell.dataset, data_dir)
     protocol = get_protocol(cell.protocol)
     split = protocol.split(ds, cell.seed)
     hasher = cell.hasher()
+    if "checkpoint" in hasher.get_params() and hasher.checkpoint is None:
+        path = model_path(cell, split, models)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        hasher.set_params(checkpoint=str(path))
     X = ds.images if hasher.input_kind == IMAGES else _features(cell.dataset, data_dir, cell.features, store)
 
     t0 = time.perf_counter()
@@ -210,7 +236,7 @@ def run_cell(cell: Cell, data_dir=None, store=None) -> dict:
     }
 
 
-def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, store=None, log=None):
+def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, store=None, log=None, models=None):
     """Run the cells not yet in the result file ``out`` (all of them with ``force``), writing
     each row atomically as soon as its cell finishes, ``jobs`` cells at a time (joblib
     processes). Returns the rows of all the cells, in the given order, as read back from
@@ -227,14 +253,14 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
         log(f"{len(cells) - len(todo)} of {len(cells)} cells already in {out}: skipped (--force reruns them)")
     for dataset, features in dict.fromkeys((c.dataset, c.features) for c in todo if c.features != IMAGES):
         # fill the feature store once, here, rather than in several workers at once
-        FeatureStore(store).get(_dataset(dataset, data_dir), get_extractor(features), report=log)
+        FeatureStore(store).get(_dataset(dataset, data_dir), extractor(features), report=log)
     if jobs == 1 or len(todo) <= 1:
-        rows = (run_cell(c, data_dir, store) for c in todo)
+        rows = (run_cell(c, data_dir, store, models) for c in todo)
     else:
         from joblib import Parallel, delayed
 
         rows = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-            delayed(run_cell)(c, data_dir, store) for c in todo
+            delayed(run_cell)(c, data_dir, store, models) for c in todo
         )
     for row in rows:
         write_row(out, row, replace=force)

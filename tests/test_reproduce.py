@@ -1,0 +1,95 @@
+"""reproduce: grids, model reuse across protocols, the side-by-side with the paper, Figure 6."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from hashbench.cli import main
+from hashbench.reproduce import compare, reproduce, variant
+from hashbench.results import COLUMNS
+
+
+def test_table2_end_to_end_on_digits_reuses_models_across_protocols(tmp_path):
+    rows, table, figures = reproduce("table2", dataset="digits", budget=5, out_dir=tmp_path,
+                                     models=tmp_path / "models", log=lambda line: None)
+    assert len(rows) == 2 * (4 + 3)  # two protocols x (4 from scratch + 3 fine-tuned)
+    assert list(pd.read_csv(tmp_path / "table2-digits.csv").columns) == list(COLUMNS)
+    assert sorted(rows.apply(variant, axis=1).unique()) == ["", "finetuned"]
+    # one training per setting, shared by the two protocols (same training images)
+    assert len(list((tmp_path / "models" / "digits").glob("*.ckpt"))) == 7
+    starts = {json.loads(p)["init_from"] for p in rows["params"] if "init_from" in p}
+    assert len(starts) == 1 and "dsh-12b-s0" in starts.pop()
+    assert table.empty and figures == []  # the paper has no digits numbers
+    again, _, _ = reproduce("table2", dataset="digits", budget=5, out_dir=tmp_path,
+                            models=tmp_path / "models", log=lambda line: None)
+    pd.testing.assert_frame_equal(again, rows)  # resumed: every cell was already done
+
+
+def fake_rows(cells):
+    out = []
+    for protocol, method, features, bits, params, m, p in cells:
+        levels = [{"recall": r, "precision": 1 - r / 2} for r in np.round(np.arange(21) * 0.05, 2)]
+        out.append({"dataset": "cifar10", "protocol": protocol, "features": features, "method": method,
+                    "bits": bits, "seed": 0, "n_labelled": "", "params": json.dumps(params), "map": m,
+                    "precision_r2": p, "curves": json.dumps({"pr_recall_levels": levels, "pr_curve": []})})
+    return pd.DataFrame(out)
+
+
+def test_compare_pairs_rows_with_the_published_numbers():
+    rows = fake_rows([
+        ("cifar10-dsh", "dsh", "images", 48, {}, 0.60, 0.4),
+        ("cifar10-dsh", "ksh", "cnn-ours:model=x.ckpt", 48, {}, 0.64, 0.5),
+        ("cifar10-dsh", "lsh", "gist", 48, {}, 0.15, 0.0),
+    ])
+    table = compare("table4", rows, "cifar10").set_index(["method", "metric"])
+    assert table.loc[("dsh", "map"), "paper"] == 0.6755
+    assert table.loc[("dsh", "map"), "diff"] == pytest.approx(0.60 - 0.6755)
+    assert table.loc[("ksh", "map"), "paper"] == 0.6498 and table.loc[("ksh", "map"), "features"] == "cnn-ours"
+    assert table.loc[("lsh", "map"), "paper"] == 0.1492
+    assert ("dsh", "precision_r2") not in table.index  # Table 4 reports mAP only
+
+
+def test_compare_names_variants_as_the_paper_does():
+    rows = fake_rows([
+        ("cifar10-dsh", "dsh", "images", 12, {"alpha": 0.001}, 0.5, 0.61),
+        ("cifar10-dsh", "dsh", "images", 12, {"relax": "sigmoid", "margin": 3.0}, 0.4, 0.42),
+        ("cifar10-dsh", "dsh", "images", 24, {"init_from": "m.ckpt"}, 0.6, 0.67),
+        ("cifar10-dsh", "dsh-ensemble", "images", 36, {"seeds": [0, 2, 3], "member_bits": 12}, 0.7, 0.63),
+    ])
+    assert list(rows.apply(variant, axis=1)) == ["regularizer-alpha-0.001", "sigmoid-m-3", "finetuned", "M1+M3+M4"]
+    t1 = compare("table1", rows, "cifar10")
+    assert dict(zip(t1["variant"], t1["paper"])) == {"regularizer-alpha-0.001": 0.6195, "sigmoid-m-3": 0.4224}
+    t3 = compare("table3", rows[rows["method"] == "dsh-ensemble"], "cifar10").set_index("metric")
+    assert t3.loc["map", "paper"] == 0.7022 and t3.loc["precision_r2", "paper"] == 0.6292
+
+
+def test_figure6_draws_png_and_pdf(tmp_path):
+    from hashbench.plots import figure6
+
+    cells = [(p, m, f, b, {}, 0.1 * b / 48, 0.2) for p in ("cifar10-dsh", "cifar10-standard")
+             for m, f in (("lsh", "gist"), ("dsh", "images")) for b in (12, 24, 36, 48)]
+    paths = figure6(fake_rows(cells), tmp_path / "figure6")
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 1000 for p in paths)
+    w, h = Image.open(paths[0]).size
+    assert w > 1000 and h > 1000  # two rows of two panels
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["table4", "--dataset", "nuswide"], "CIFAR-10 experiment"),
+    (["table1", "--budget", "fast"], "--budget"),
+    (["table1", "--dataset", "digits", "--protocol", "cifar10-dsh"], "for dataset cifar10"),
+])
+def test_bad_input_exits_2(argv, msg, capsys, tmp_path):
+    assert main(["reproduce", *argv, "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_experiment_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "table9"])
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
