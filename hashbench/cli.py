@@ -148,6 +148,36 @@ def _cmd_features(args) -> int:
     return 0
 
 
+def _cmd_train_cnn(args) -> int:
+    import shlex
+
+    import torch
+
+    from . import training
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    schedule = int(args.schedule) if args.schedule.isdigit() else args.schedule
+    # the record names every effective option, defaults included, so it reruns as it ran
+    opts = ["bits", "seed", "schedule", "protocol", "alpha", "relax", "margin", "init_from", "device", "threads",
+            "data_dir"] if args.kind == "dsh" else ["seed", "schedule", "protocol", "device", "threads", "data_dir"]
+    words = ["train-cnn", args.kind, "--out", args.out]
+    for o in opts:
+        if getattr(args, o) is not None:
+            words += ["--" + o.replace("_", "-"), str(getattr(args, o))]
+    common = dict(seed=args.seed, schedule=schedule, protocol=args.protocol, device=args.device,
+                  data_dir=args.data_dir, command="hashbench " + shlex.join(words), progress=not args.quiet)
+    if args.kind == "dsh":
+        rec = training.train_dsh(args.out, bits=args.bits, alpha=args.alpha, relax=args.relax, margin=args.margin,
+                                 init_from=args.init_from, **common)
+    else:
+        rec = training.train_classifier(args.out, **common)
+    print(json.dumps(rec, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -207,6 +237,25 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--store", help="feature store folder (default features/)")
     fe.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     fe.set_defaults(func=_cmd_features)
+
+    t = sub.add_parser("train-cnn", help="train a DSH model or the CNN-cls classifier; save it (.pt) with a JSON record")
+    t.add_argument("kind", choices=["dsh", "cls"], help="dsh: k-bit DSH (CNN-ours features); cls: 10-way softmax (CNN-cls)")
+    t.add_argument("--out", required=True, help="model file NAME.pt; NAME.json gets the record, NAME.ckpt the resumable state")
+    t.add_argument("--bits", type=int, default=12, help="DSH code length (default 12)")
+    t.add_argument("--seed", type=int, default=0, help="initialisation, data order and mirroring (default 0)")
+    t.add_argument("--schedule", default="quick", help="quick (default, Adam, fits a CPU), paper (released SGD), "
+                   "or an iteration count")
+    t.add_argument("--protocol", default="cifar10-dsh", help="split whose training images train the model and "
+                   "whose queries score it (default cifar10-dsh)")
+    t.add_argument("--alpha", type=float, default=0.01, help="DSH regulariser weight (default 0.01)")
+    t.add_argument("--relax", choices=["sigmoid"], help="the sigmoid-relaxed DSH variant (needs --margin)")
+    t.add_argument("--margin", type=float, help="DSH margin (default 2 x bits)")
+    t.add_argument("--init-from", help="fine-tune from this trained DSH model (.pt)")
+    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    t.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_train_cnn)
     return p
 
 
