@@ -20,12 +20,11 @@ far), and the probe and trial points reuse K a by linearity instead of new produ
 """
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ..errors import InputError
 from ..labels import relevance_matrix
 from .base import Hasher, check_features, check_n_bits, register
-from .common import check_int, check_new_features, label_matrix, labelled_subset
+from .common import check_int, check_new_features, label_matrix, labelled_subset, one_blas_thread
 from .itq import top_eigenvectors
 
 _MAX_ITER = 500
@@ -46,25 +45,36 @@ def _phi(x):
 
 class PairMatrix:
     """The residual pair matrix S = k (2 R - 1 1^T) - sum_j y_j y_j^T of the labelled images,
-    R the 0/1 relevance matrix, applied to vectors without forming S for class-id labels."""
+    R the 0/1 relevance matrix, kept as F diag(w) F^T (+ a dense part for multi-hot labels).
+
+    With class ids R = Y Y^T (Y one-hot), so F = [Y, 1, y_1, y_2, ...] with weights
+    [2k, ..., -k, -1, -1, ...] and S is never formed; multi-hot relevance has no such
+    factorisation, so k (2 R - 1 1^T) is stored densely and F holds only the bits."""
 
     def __init__(self, y, n_bits: int):
-        self.scale = float(n_bits)
-        self.n = y.shape[0]
+        k = float(n_bits)
         if y.ndim == 1:
             onehot = label_matrix(y)
-            self._relevance = lambda V: onehot @ (onehot.T @ V)
+            first = np.column_stack([onehot, np.ones(y.shape[0])])
+            weights = np.r_[np.full(onehot.shape[1], 2.0 * k), -k]
+            self.dense = None
         else:
-            dense = relevance_matrix(y, y).astype(np.float64)
-            self._relevance = lambda V: dense @ V
-        self.bits = np.zeros((self.n, 0))
+            first, weights = np.zeros((y.shape[0], 0)), np.zeros(0)
+            self.dense = k * (2.0 * relevance_matrix(y, y) - 1.0)
+        self.factor = np.zeros((y.shape[0], first.shape[1] + n_bits))
+        self.factor[:, : first.shape[1]] = first
+        self.weights = np.r_[weights, np.full(n_bits, -1.0)]
+        self.used = first.shape[1]
 
     def __matmul__(self, V):
-        return self.scale * (2.0 * self._relevance(V) - V.sum(axis=0)) - self.bits @ (self.bits.T @ V)
+        F = self.factor[:, : self.used]
+        out = F @ ((F.T @ V).T * self.weights[: self.used]).T
+        return out if self.dense is None else out + self.dense @ V
 
     def subtract(self, y):
         """S <- S - y y^T."""
-        self.bits = np.column_stack([self.bits, y])
+        self.factor[:, self.used] = y
+        self.used += 1
 
     def objective(self, y) -> float:
         return float(y @ (self @ y))
@@ -86,12 +96,13 @@ def refine(K, S: PairMatrix, a0):
         p = _phi(Kv)
         Sp = S @ p
         cost_v = -p @ Sp
-        grad = -K.T @ (Sp * (1.0 - p**2))
+        grad = -(K.T @ (Sp * (1.0 - p**2)))
         Kgrad = K @ grad
         half_norm = 0.5 * (grad @ grad)
         for j in range(_MAX_BACKTRACK + 1):
             b = beta * 2.0**j
-            p = _phi(Kv - Kgrad / b)
+            Kz = Kv - Kgrad / b
+            p = _phi(Kz)
             cost_z = -p @ (S @ p)
             if cost_z <= cost_v - half_norm / b:  # the quadratic upper bound at z = v - grad / b
                 break
@@ -99,7 +110,7 @@ def refine(K, S: PairMatrix, a0):
             return a
         beta = b
         a_prev, Ka_prev = a, Ka
-        a, Ka = v - grad / b, Kv - Kgrad / b
+        a, Ka = v - grad / b, Kz
         delta_prev, delta = delta, (1.0 + np.sqrt(1.0 + 4.0 * delta**2)) / 2.0
         converged = abs(cost_z - cost) / n <= _TOLERANCE
         cost = cost_z
@@ -136,6 +147,10 @@ class KSH(Hasher):
         self.n_anchors = n_anchors
 
     def fit(self, X, y=None):
+        with one_blas_thread():
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
         n_bits = check_n_bits(self.n_bits)
         rng = np.random.default_rng(check_int(self.seed, "seed"))
         m = check_int(self.n_anchors, "n_anchors", low=1)
@@ -155,13 +170,11 @@ class KSH(Hasher):
         kernel = np.exp(-d2 / (2.0 * self.sigma_))
         self.kernel_mean_ = kernel.mean(axis=0)
         K = kernel[self.labelled_index_] - self.kernel_mean_
-        with threadpool_limits(1, user_api="blas"):
-            self._learn_bits(K, PairMatrix(y, n_bits), n_bits)
+        self._learn_bits(K, PairMatrix(y, n_bits), n_bits)
         return self
 
     def _learn_bits(self, K, S: PairMatrix, n_bits: int):
-        """Greedy bit-by-bit learning. Called with BLAS on one thread: the refinement is
-        thousands of l x m matrix-vector products, which threads only slow down."""
+        """Greedy bit-by-bit learning on the labelled kernel rows K (l x m)."""
         l, m = K.shape
         gram = K.T @ K
         try:
