@@ -161,6 +161,15 @@ def test_too_few_samples():
         get_hasher("ksh", n_bits=8, n_anchors=0).fit(X, y)
 
 
+def test_all_labelled_and_the_multilabel_size_limit():
+    X, y = labelled(n=400)
+    assert get_hasher("ksh", n_bits=2, n_anchors=40, n_labelled=None).fit(X, y).labelled_index_.size == 400
+    X = np.zeros((10_001, 2))
+    X[:, 0] = np.arange(10_001)
+    with pytest.raises(InputError, match="at most 10000"):
+        get_hasher("ksh", n_bits=2, n_anchors=2, n_labelled=None).fit(X, np.ones((10_001, 3), dtype=bool))
+
+
 def test_duplicate_samples_are_refused_with_a_reason():
     X, y = labelled(n=100)
     X = np.repeat(X, 5, axis=0)

@@ -1,27 +1,31 @@
-"""ITQ and CCA-ITQ (Gong & Lazebnik, CVPR 2011; Gong et al., TPAMI 2013), as the authors'
-MATLAB release does them (``compressITQ.m``, ``ITQ.m``, CCA with ``reg = 1e-4``).
+"""ITQ and CCA-ITQ (Gong & Lazebnik, CVPR 2011; Gong, Lazebnik, Gordo & Perronnin, TPAMI
+2013), as the authors' MATLAB release does them (``compressITQ.m``, ``ITQ.m``).
 
 ITQ: centre, project on the top-k principal directions V, start from a random orthogonal R,
 then alternate B = sign(V R) (0 -> +1) and the orthogonal Procrustes step (SVD of
-B^T V = U S W^T, R = W U^T), which minimises the quantisation loss ||B - V R||_F^2 (TPAMI
-eq. 2). As in ``ITQ.m`` (``for iter = 0:n_iter``) there are ``n_iter + 1`` Procrustes steps.
+B^T V = U S W^T, R = W U^T); both steps lower the quantisation loss ||B - V R||_F^2. As in
+``ITQ.m`` (``for iter = 0:n_iter``) there are ``n_iter + 1`` Procrustes steps.
 
-CCA-ITQ (TPAMI section 3.2): CCA between the centred features and the label indicator
-matrix, both covariances regularised by ``reg * I``; the top-k directions ``w`` (constraint
-w^T (Cxx + reg I) w = 1) scaled by their canonical correlations, then ITQ on X W.
+CCA-ITQ (the TPAMI paper's supervised variant): CCA between the centred features and the
+label indicator matrix (one-hot, or multi-hot), both covariances regularised by ``reg * I``
+(1e-4, the authors' value); the top-k directions w (normalised by w^T (Cxx + reg I) w = 1)
+scaled by their canonical correlations, then ITQ on X W.
 
 Bit lengths: n_bits may not exceed the feature dimension (refused). Directions beyond the
 rank of the data carry no signal: a canonical direction with correlation below 1e-6 (with c
-classes there are at most c - 1 informative ones) is scaled to exactly zero, and the ITQ
-rotation then spreads the informative directions over all n_bits. This is what the authors'
-code does implicitly (its extra eigenvalues are numerical zeros) and is how the paper's
-CCA-ITQ reaches 48 bits on 10 classes.
+classes at most c - 1 are informative, c with multi-hot labels) is scaled to exactly zero,
+and the ITQ rotation then spreads the informative directions over all n_bits (some bits may
+then split the classes alike). The authors' code does the same up to rounding (its extra
+correlations are numerical zeros), and it is the only reading under which the DSH paper's
+CCA-ITQ results at 24 to 48 bits on 10 classes exist.
 
 Deliberate deviations: the random start is the Q factor of a QR of a Gaussian matrix with a
 sign fix (Haar-distributed like ``ITQ.m``'s SVD start, but reproducible across LAPACKs), and
-eigenvector signs are fixed (largest entry positive) for the same reason. ``ITQ.m``'s CCA
-helper normalises eigenvectors to unit Euclidean norm; we use the CCA constraint above (the
-paper's formulation), which changes each direction's length before the correlation scaling.
+eigenvector signs are fixed (largest entry positive) for the same reason. The widely
+circulated ``cca.m`` (M. Borga) that such code calls normalises each eigenvector of
+Cxx^-1 Cxy Cyy^-1 Cyx to unit Euclidean length; we could not check which routine the release
+uses and normalise by the CCA constraint above instead, which changes each direction's
+length before the correlation scaling.
 """
 
 import numbers

@@ -5,18 +5,19 @@ authors' MATLAB release does it (``KSH_demo.m``, ``OptProjectionFast.m``).
   sigma the mean squared distance from the training images to the anchors; kernel columns are
   centred with the training mean; sigma and that mean are reused to encode new data.
 - l labelled training images; S = k * S0 (k = n_bits), S0_ij = +1 when i and j share a label,
-  -1 otherwise (paper eq. 4, multi-label: at least one shared label).
-- Bits are learned greedily on the residual S <- S - y y^T (paper eq. 7). Each bit: the top
-  generalised eigenvector of (K^T S K, K^T K), scaled so a^T K^T K a = l (spectral start,
-  section 3.3); then Nesterov gradient descent with backtracking on -phi(K a)^T S phi(K a),
-  phi(x) = 2 / (1 + exp(-x)) - 1, at most 500 iterations, stopping when the cost changes by
-  at most 1e-2 * l; the refined vector is kept only when it raises the discrete y^T S y.
+  -1 otherwise (multi-label: at least one shared label).
+- Bits are learned greedily on the residual S <- S - y y^T. Each bit: the top generalised
+  eigenvector of (K^T S K, K^T K), scaled so a^T K^T K a = l (the spectral start); then
+  Nesterov gradient descent with backtracking on -phi(K a)^T S phi(K a), phi(x) =
+  2 / (1 + exp(-x)) - 1, at most 500 iterations, stopping when the cost changes by at most
+  1e-2 * l; the refined vector is kept only when it raises the discrete y^T S y.
 - Code bit j = sign(k(x) a_j).
 
 Deliberate deviations, none of which changes the result: anchors and labelled images are drawn
 with the seed (the demo loads fixed index files); S is never formed as an l x l matrix when
 labels are class ids (S v = k (2 Y Y^T v - 1 1^T v) - B B^T v with Y one-hot, B the bits so
-far), and the probe and trial points reuse K a by linearity instead of new products.
+far), the probe and trial points reuse K a by linearity instead of new products, and a
+projection of exactly 0 gives bit +1 (the demo's ``> 0`` gives -1; hashbench's one sign rule).
 """
 
 import numpy as np
@@ -30,6 +31,7 @@ from .itq import top_eigenvectors
 _MAX_ITER = 500
 _TOLERANCE = 1e-2
 _MAX_BACKTRACK = 50
+_MAX_DENSE = 10_000  # multi-hot labels: the l x l pair matrix is stored (800 MB at this size)
 
 
 def squared_distances(X, anchors) -> np.ndarray:
@@ -127,10 +129,11 @@ def _signs(x):
 class KSH(Hasher):
     """Kernel-based supervised hashing; ``y`` is (n,) class ids or (n, c) multi-hot labels.
 
-    ``n_labelled`` (default 2,000, the authors' demo; the paper also reports 1,000) images are
-    drawn with the seed; all of X serves the kernel statistics. A training set smaller than
-    ``n_labelled`` is used whole. ``n_labelled`` must be at least ``n_anchors`` so that K^T K
-    is invertible.
+    ``n_labelled`` (default 2,000, the authors' demo; the paper also reports 1,000; None: all)
+    images are drawn with the seed; all of X serves the kernel statistics. A training set
+    smaller than ``n_labelled`` is used whole. ``n_labelled`` must be at least ``n_anchors``
+    so that K^T K is invertible, and at most 10,000 with multi-hot labels, whose pair matrix
+    is stored densely.
 
     Learned: ``anchors_`` (m, d), ``sigma_``, ``kernel_mean_`` (m,), ``coefficients_``
     (m, n_bits), ``labelled_index_``, ``objective_history_`` (n_bits, 2): y^T S y of each bit
@@ -154,15 +157,16 @@ class KSH(Hasher):
         n_bits = check_n_bits(self.n_bits)
         rng = np.random.default_rng(check_int(self.seed, "seed"))
         m = check_int(self.n_anchors, "n_anchors", low=1)
-        if self.n_labelled is None:
-            raise InputError("n_labelled must be an integer >= 1, got None")
         X = check_features(X)
         if X.shape[0] < m:
             raise InputError(f"X: {X.shape[0]} training samples are fewer than n_anchors={m}")
         self.labelled_index_, y = labelled_subset(y, X.shape[0], self.n_labelled, rng)
-        if self.labelled_index_.size < m:
+        l = self.labelled_index_.size
+        if l < m:
+            raise InputError(f"n_labelled: {l} labelled samples are fewer than n_anchors={m}")
+        if y.ndim == 2 and l > _MAX_DENSE:
             raise InputError(
-                f"n_labelled: {self.labelled_index_.size} labelled samples are fewer than n_anchors={m}"
+                f"n_labelled: {l} multi-label samples need a dense {l} x {l} pair matrix; use at most {_MAX_DENSE}"
             )
         self.anchors_ = X[np.sort(rng.choice(X.shape[0], size=m, replace=False))]
         d2 = squared_distances(X, self.anchors_)

@@ -1,9 +1,10 @@
 """LSH: random hyperplanes through the data mean (Charikar, STOC 2002), the data-independent
 baseline of every hashing paper.
 
-As hashing papers use it (e.g. Gong & Lazebnik's released comparisons): centre the data with
-the training mean, draw W ~ N(0, 1)^(d x k), bit j = [(x - mean) w_j > 0]. For two vectors at
-angle theta (after centring) a bit collides with probability 1 - theta / pi.
+As hashing papers use it: centre the data with the training mean, draw W ~ N(0, 1)^(d x k),
+bit j = [(x - mean) w_j >= 0] (0 -> 1, hashbench's one sign rule; ties have probability 0).
+For two vectors at angle theta (after centring) a bit collides with probability
+1 - theta / pi.
 """
 
 import numpy as np
