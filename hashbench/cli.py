@@ -124,6 +124,7 @@ def _cmd_run(args) -> int:
         n_labelled=n_labelled,
         data_dir=args.data_dir,
         log=log,
+        params=_params(args.param),
     )
     rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
                     store=args.store, log=log)
@@ -143,27 +144,56 @@ def _cmd_reproduce(args) -> int:
         log=lambda line: print(line, file=sys.stderr))
     columns = DISPLAY_COLUMNS[:DISPLAY_COLUMNS.index("n_labelled") + 1] + ("variant",) + DISPLAY_COLUMNS[
         DISPLAY_COLUMNS.index("n_labelled") + 1:]
-    rows = rows.assign(features=rows["features"].str.split(":").str[0], variant=rows.apply(variant, axis=1))
-    print(format_table(rows, columns=columns))
-    print()
-    print(f"ours against the paper ({args.name}):")
-    print(format_table(table, columns=tuple(table.columns)) if len(table) else "(the paper reports no number for these cells)")
+    if len(rows):  # figure7 draws from no result grid
+        rows = rows.assign(features=rows["features"].str.split(":").str[0], variant=rows.apply(variant, axis=1))
+        print(format_table(rows, columns=columns))
+        print()
+        print(f"ours against the paper ({args.name}):")
+        print(format_table(table, columns=tuple(table.columns)) if len(table) else "(the paper reports no number for these cells)")
     for path in figures:
         print(f"figure: {path}")
     return 0
 
 
-def _cmd_features(args) -> int:
-    from .datasets import load_dataset
-    from .features import FeatureStore, get_extractor, parse_param
+def _cmd_show(args) -> int:
+    from .experiment import plan_cells
+    from .figures import plan_show, show
+
+    budget = int(args.budget) if args.budget.isdigit() else args.budget
+    n_labelled = None
+    if args.n_labelled is not None:
+        n_labelled = "all" if args.n_labelled == "all" else _comma_list(args.n_labelled, "--n-labelled", int)[0]
+    cells = plan_show(plan_cells(
+        methods=_comma_list(args.methods, "--methods"), bits=[args.bits], seeds=[args.seed],
+        features=_comma_list(args.features, "--features") if args.features else None, dataset=args.dataset,
+        protocol=args.protocol, n_labelled=n_labelled, data_dir=args.data_dir,
+        log=lambda line: print(line, file=sys.stderr)), budget)
+    queries = _comma_list(args.queries, "--queries", int) if args.queries else None
+    paths = show(cells, args.out, queries=queries, n_failed=args.failed, n_successful=args.successful, k=args.top,
+                 seed=args.seed, data_dir=args.data_dir, store=args.store)
+    for path in paths:
+        print(f"figure: {path}")
+    return 0
+
+
+def _params(texts) -> dict:
+    """``--param KEY=VALUE`` options as a dict (VALUE read as JSON, else a string)."""
+    from .features import parse_param
 
     params = {}
-    for text in args.param:
+    for text in texts:
         key, value = parse_param(text)
         if key in params:
             raise InputError(f"--param: {key} given twice")
         params[key] = value
-    extractor = get_extractor(args.name, **params)
+    return params
+
+
+def _cmd_features(args) -> int:
+    from .datasets import load_dataset
+    from .features import FeatureStore, get_extractor
+
+    extractor = get_extractor(args.name, **_params(args.param))
     dataset = load_dataset(args.dataset, args.data_dir)
     store = FeatureStore(args.store)
     X = store.get(dataset, extractor, report=lambda line: print(line, file=sys.stderr))
@@ -240,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--protocol", help="split protocol (default: the dataset's default; see `hashbench datasets`)")
     r.add_argument("--seed", type=int, help="one seed for split, hasher and labelled subset (default 0)")
     r.add_argument("--seeds", help="comma list of seeds, one cell each")
+    r.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="hasher parameter for every method, repeatable, e.g. n_anchors=1000 (KSH) or "
+                   "schedule=paper (DSH); VALUE is JSON or a word")
     r.add_argument("--n-labelled", help="labelled training images for supervised methods that take it: a count "
                    "or all (default: each method's own default)")
     r.add_argument("--out", default="results/run.csv", help="result CSV; cells already in it are skipped "
@@ -250,10 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--store", help="feature store folder (default features/)")
     r.set_defaults(func=_cmd_run)
 
-    from .reproduce import EXPERIMENTS
+    from .reproduce import NAMES
 
     rp = sub.add_parser("reproduce", help="re-run one of the paper's experiments next to its published numbers")
-    rp.add_argument("name", choices=list(EXPERIMENTS), help="the table or figure")
+    rp.add_argument("name", choices=list(NAMES), help="the table or figure (figure1-5 and figure7 draw on the "
+                    "grids of the tables they illustrate, reusing their stored rows and trained models)")
     rp.add_argument("--dataset", default="cifar10", help="cifar10 (default), nuswide (needs its images) or digits")
     rp.add_argument("--protocol", help="comma list; default: both cifar10-dsh and cifar10-standard on CIFAR-10")
     rp.add_argument("--budget", default="quick", help="DSH schedule: quick (default, fits a 2-core CPU), paper "
@@ -265,6 +299,28 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     rp.add_argument("--store", help="feature store folder (default features/)")
     rp.set_defaults(func=_cmd_reproduce)
+
+    sh = sub.add_parser("show", help="top-10 retrievals of each method side by side, true matches framed in red "
+                        "(the supplementary's Figures 7-18)")
+    sh.add_argument("--methods", default="lsh,itq,cca-itq,ksh,dsh", help="comma list, one row each (default "
+                    "lsh,itq,cca-itq,ksh,dsh); the last one ranks the failed and successful cases")
+    sh.add_argument("--bits", type=int, default=48, help="code length (default 48, as the paper's figures)")
+    sh.add_argument("--features", help="comma list of extractors for feature methods (default as `run`)")
+    sh.add_argument("--dataset", default="auto", help="default auto: as `run`")
+    sh.add_argument("--protocol", help="split protocol (default: the dataset's default)")
+    sh.add_argument("--seed", type=int, default=0, help="split, hasher and tie-break seed (default 0)")
+    sh.add_argument("--n-labelled", help="labelled training images for supervised methods that take it (as `run`)")
+    sh.add_argument("--budget", default="quick", help="DSH schedule when its model is not trained yet: quick "
+                    "(default), paper, or an iteration count")
+    sh.add_argument("--queries", help="comma list of dataset indices of query images to show, one figure each; "
+                    "default: the failed and successful cases")
+    sh.add_argument("--failed", type=int, default=3, help="cases of lowest precision@10 of the last method (default 3)")
+    sh.add_argument("--successful", type=int, default=3, help="cases of highest precision@10 (default 3)")
+    sh.add_argument("--top", type=int, default=10, help="retrieved images per row (default 10)")
+    sh.add_argument("--out", default="results/show", help="file stem: STEM-failed-1.png/.pdf, ... (default results/show)")
+    sh.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    sh.add_argument("--store", help="feature store folder (default features/)")
+    sh.set_defaults(func=_cmd_show)
 
     f = sub.add_parser("features", help="compute feature matrices into the feature store")
     fsub = f.add_subparsers(dest="features_command", required=True)

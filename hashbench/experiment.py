@@ -126,14 +126,15 @@ def make_cell(dataset: str, protocol: str, features: str, method: str, bits: int
 
 
 def plan_cells(methods, bits, seeds, features=None, dataset: str = "auto", protocol: str | None = None,
-               n_labelled=None, data_dir=None, log=None) -> list[Cell]:
+               n_labelled=None, data_dir=None, log=None, params=None) -> list[Cell]:
     """The cells of ``hashbench run``: every method x features x bits x seed, in that order,
     without repeats. Defaults: ``dataset="auto"`` is the protocol's dataset when a protocol
     is given, else CIFAR-10 when found, else the bundled digits; the protocol is the
     dataset's default; ``features`` is ``["gist"]`` (the paper's hand-crafted features) for
     images of at least 32 pixels a side and ``["pixels"]`` for smaller ones (8x8 digits),
-    where GIST's 4x4 grid of Gabor responses has next to nothing to describe. ``log``
-    receives a line for each default it resolved."""
+    where GIST's 4x4 grid of Gabor responses has next to nothing to describe. ``params`` are
+    further hasher parameters given to every method (``n_anchors`` for KSH, ``schedule`` for
+    DSH). ``log`` receives a line for each default it resolved."""
     notices = []
     if protocol is not None:
         proto_ds = get_protocol(protocol).dataset
@@ -152,7 +153,10 @@ def plan_cells(methods, bits, seeds, features=None, dataset: str = "auto", proto
             notices.append(f"features: {features[0]} (the default for {h}x{w} images)")
     for f in features:
         extractor(f)  # an unknown name fails before anything runs
-    cells = [make_cell(dataset, protocol, f, m, b, s, n_labelled)
+    reserved = sorted({"n_bits", "bits", "seed", "n_labelled"} & set(params or {}))
+    if reserved:
+        raise InputError(f"--param {reserved[0]}: give it with its own option (--bits, --seed, --n-labelled)")
+    cells = [make_cell(dataset, protocol, f, m, b, s, n_labelled, **(params or {}))
              for m in methods for f in features for b in bits for s in seeds]
     if log:  # only now that every cell is valid: a user error comes alone
         for line in notices:
@@ -182,6 +186,23 @@ def _features(dataset: str, data_dir: str | None, features: str, store: str | No
     return FeatureStore(store).get(_dataset(dataset, data_dir), extractor(features))
 
 
+def prepare(cell: Cell, data_dir=None, store=None, models=None):
+    """What fitting a cell needs: (dataset, split, unfitted hasher, inputs X of every image).
+    A hasher with a ``checkpoint`` parameter (DSH) gets :func:`model_path` under ``models``,
+    so its fit trains there once and loads the finished model ever after."""
+    data_dir = None if data_dir is None else str(data_dir)
+    store = None if store is None else str(store)
+    ds = _dataset(cell.dataset, data_dir)
+    split = get_protocol(cell.protocol).split(ds, cell.seed)
+    hasher = cell.hasher()
+    if "checkpoint" in hasher.get_params() and hasher.checkpoint is None:
+        path = model_path(cell, split, models)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        hasher.set_params(checkpoint=str(path))
+    X = ds.images if hasher.input_kind == IMAGES else _features(cell.dataset, data_dir, cell.features, store)
+    return ds, split, hasher, X
+
+
 def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     """Run one cell and return its result row (a dict over ``results.COLUMNS``).
 
@@ -191,18 +212,8 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     and features (cached per process) is not timed. A hasher with a ``checkpoint`` parameter
     (DSH) trains into :func:`model_path` under ``models`` and loads it when it is finished
     there, so ``train_s`` of a reused model is its loading time."""
-    data_dir = None if data_dir is None else str(data_dir)
-    store = None if store is None else str(store)
-    ds = _dataset(cell.dataset, data_dir)
+    ds, split, hasher, X = prepare(cell, data_dir, store, models)
     protocol = get_protocol(cell.protocol)
-    split = protocol.split(ds, cell.seed)
-    hasher = cell.hasher()
-    if "checkpoint" in hasher.get_params() and hasher.checkpoint is None:
-        path = model_path(cell, split, models)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        hasher.set_params(checkpoint=str(path))
-    X = ds.images if hasher.input_kind == IMAGES else _features(cell.dataset, data_dir, cell.features, store)
-
     t0 = time.perf_counter()
     hasher.fit(X[split.train], ds.labels[split.train] if hasher.supervised else None)
     t1 = time.perf_counter()

@@ -77,3 +77,21 @@ def test_unusable_out_is_refused_before_any_cell(offline, capsys):
     assert main(args + ["--out", str(offline / "foreign.csv")]) == 2
     assert "not a hashbench result file" in capsys.readouterr().err
     assert not (offline / "store").exists()  # refused before features were computed
+
+
+def test_param_reaches_the_hasher_and_the_row_key(tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    assert main(["run", "--dataset", "digits", "--methods", "lsh", "--bits", "8", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["run", "--dataset", "digits", "--methods", "itq", "--bits", "8", "--param", "n_iter=3",
+                 "--out", str(out)]) == 0
+    rows = read_results(out)
+    assert list(rows["params"]) == ["{}", '{"n_iter":3}']
+
+
+@pytest.mark.parametrize("param, msg", [("seed=3", "--param seed"), ("bogus=1", "bogus"), ("novalue", "KEY=VALUE")])
+def test_bad_param_exits_2(tmp_path, capsys, param, msg):
+    out = tmp_path / "r.csv"
+    assert main(["run", "--dataset", "digits", "--methods", "itq", "--bits", "8", "--param", param,
+                 "--out", str(out)]) == 2
+    assert msg in capsys.readouterr().err and not out.exists()
