@@ -1,19 +1,27 @@
-"""Figures from stored result rows (never from retraining): precision-recall curves and
-precision within Hamming radius 2 against code length (the paper's Figure 6).
+"""Drawing the figures (their data comes from :mod:`hashbench.figures` and stored result
+rows, never from retraining): precision-recall curves (supplementary Figures 2, 3, 5, 6a),
+precision within Hamming radius 2 against code length (6b), histograms of network outputs
+(1), loss curves (4) and retrieval grids (7-18).
 
-Each figure is written as PNG and PDF, atomically, with the non-interactive Agg backend.
+Each figure is written as PNG and PDF, atomically. Plots use the non-interactive Agg backend
+and are saved at exactly their figure size (150 dpi, no tight bounding box), so their pixel
+size is known; retrieval grids are composed pixel by pixel (:class:`GridLayout`), so the red
+frames of true matches land on known pixels.
 """
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .io import atomic_write  # noqa: E402
 
+DPI = 150
 METHOD_LABELS = {"lsh": "LSH", "itq": "ITQ", "cca-itq": "CCA-ITQ", "ksh": "KSH", "dsh": "DSH"}
 
 
@@ -29,17 +37,19 @@ def save(fig, stem) -> list[Path]:
     for ext in ("png", "pdf"):
         path = Path(f"{stem}.{ext}")
         with atomic_write(path) as f:
-            fig.savefig(f, format=ext, dpi=150, bbox_inches="tight")
+            fig.savefig(f, format=ext, dpi=DPI)
         paths.append(path)
     plt.close(fig)
     return paths
 
 
-def pr_curves(ax, rows, title: str) -> None:
-    """Precision at recall levels 0:0.05:1 over the Hamming ranking, one line per row."""
-    for _, row in rows.iterrows():
+def pr_curves(ax, rows, title: str, names=None) -> None:
+    """Precision at recall levels 0:0.05:1 over the Hamming ranking, one line per row,
+    named by ``names`` (default: :func:`label`)."""
+    names = list(rows.apply(label, axis=1)) if names is None else list(names)
+    for name, (_, row) in zip(names, rows.iterrows(), strict=True):
         levels = json.loads(row["curves"])["pr_recall_levels"]
-        ax.plot([p["recall"] for p in levels], [p["precision"] for p in levels], marker=".", label=label(row))
+        ax.plot([p["recall"] for p in levels], [p["precision"] for p in levels], marker=".", label=name)
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1), title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -68,3 +78,160 @@ def figure6(rows, stem, pr_bits: int = 48) -> list[Path]:
         precision_vs_bits(ax_bits, part, f"(b) {dataset}, {protocol}: precision within radius 2")
     fig.tight_layout()
     return save(fig, stem)
+
+
+def pr_figure(panels, stem, width: float = 5.0) -> list[Path]:
+    """Supplementary Figures 2, 3 and 5: a grid of PR panels; ``panels`` is a list of figure
+    rows, each a list of (title, result rows, line names)."""
+    n_cols = max(len(r) for r in panels)
+    fig, axes = plt.subplots(len(panels), n_cols, figsize=(width * n_cols, 0.9 * width * len(panels)),
+                             squeeze=False, layout="constrained")
+    for ax_row, row in zip(axes, panels):
+        for ax, (title, rows, names) in zip(ax_row, row):
+            pr_curves(ax, rows, title, names)
+        for ax in ax_row[len(row):]:
+            ax.set_visible(False)
+    return save(fig, stem)
+
+
+def output_histograms(panels, stem, bins: int = 60) -> list[Path]:
+    """Supplementary Figure 1: one histogram per model of all its outputs on the query
+    images. ``panels`` is a list of figure rows (one per family of models), each a list of
+    (title, outputs, threshold); the panels of a row share their bins and x axis, and every
+    panel's y axis is the fraction of outputs per bin, shared by all. A dashed line marks the
+    threshold that makes a bit."""
+    n_cols = max(len(r) for r in panels)
+    fig, axes = plt.subplots(len(panels), n_cols, figsize=(3.2 * n_cols, 2.8 * len(panels)), sharey=True,
+                             squeeze=False, layout="constrained")
+    for ax_row, row in zip(axes, panels):
+        lo = min(float(np.min(v)) for _, v, _ in row)
+        hi = max(float(np.max(v)) for _, v, _ in row)
+        edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+        for ax, (title, values, threshold) in zip(ax_row, row):
+            v = np.ravel(values)
+            ax.hist(v, bins=edges, weights=np.full(v.size, 1 / v.size), color="tab:blue")
+            ax.axvline(threshold, color="k", ls="--", lw=0.8)
+            ax.set(title=title, xlim=(edges[0], edges[-1]), xlabel="output")
+            ax.grid(alpha=0.3)
+        ax_row[0].set_ylabel("fraction of outputs")
+        for ax in ax_row[len(row):]:
+            ax.set_visible(False)
+    return save(fig, stem)
+
+
+def loss_curves(panels, stem) -> list[Path]:
+    """Supplementary Figure 4: training loss of every iteration (faint) with its running
+    mean over the test interval, and the test loss at each recorded iteration; ``panels`` is
+    a list of (title, history) with a history as :func:`hashbench.nets.load_history` gives
+    it. The panels share their y axis."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, (title, h) in zip(axes[0], panels):
+        train = np.asarray(h["train"])
+        it = np.arange(1, train.size + 1)
+        window = int(h["test_iterations"][0]) if len(h["test_iterations"]) else max(1, train.size // 20)
+        smooth = np.convolve(train, np.ones(window) / window, mode="valid")
+        ax.plot(it, train, color="tab:blue", alpha=0.25, lw=0.6)
+        ax.plot(it[window - 1:], smooth, color="tab:blue", label=f"train (mean of {window} iterations)")
+        if len(h["test_iterations"]):
+            ax.plot(h["test_iterations"], h["test"], color="tab:red", marker=".", label="test")
+        ax.set(title=title, xlabel="iteration", ylabel="loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return save(fig, stem)
+
+
+RED = (255, 0, 0)
+WHITE = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """Pixel geometry of a retrieval grid: a title line, the query image, then one row of
+    ``k`` retrieved images per method, its name on the left and its count of true matches on
+    the right. Each image sits inside a ``frame``-pixel ring (red for a true match, white
+    otherwise)."""
+
+    n_rows: int
+    k: int
+    tile: int
+    frame: int = 4
+    gap: int = 6
+    margin: int = 10
+    name_w: int = 150
+    count_w: int = 80
+    text_h: int = 24
+
+    @property
+    def pitch(self) -> int:
+        return self.tile + 2 * self.frame + self.gap
+
+    def _rows_top(self) -> int:
+        return self.margin + self.text_h + self.pitch + self.text_h // 2
+
+    def query_box(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of the query image, ends exclusive."""
+        x, y = self.margin + self.name_w + self.frame, self.margin + self.text_h + self.frame
+        return x, y, x + self.tile, y + self.tile
+
+    def tile_box(self, row: int, j: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of retrieved image ``j`` of method ``row``, ends exclusive."""
+        x = self.margin + self.name_w + j * self.pitch + self.frame
+        y = self._rows_top() + row * self.pitch + self.frame
+        return x, y, x + self.tile, y + self.tile
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the whole image."""
+        return (2 * self.margin + self.name_w + self.k * self.pitch + self.count_w,
+                self._rows_top() + self.n_rows * self.pitch + self.margin)
+
+
+def tile_scale(side: int, target: int = 64) -> int:
+    """Integer nearest-neighbour magnification that shows an image at least ``target``
+    pixels a side (8x8 digits x8, 32x32 CIFAR-10 x2, 64x64 NUS-WIDE x1)."""
+    return max(1, -(-target // side))
+
+
+def retrieval_grid(query: np.ndarray, title: str, rows, stem) -> list[Path]:
+    """Supplementary Figures 7-18: ``query`` a uint8 (H, W, 3) image, ``title`` its line
+    (the query's labels), ``rows`` a list of (method name, retrieved uint8 (k, H, W, 3)
+    images in rank order, bool (k,) true matches). Returns the PNG and PDF paths."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    scale = tile_scale(query.shape[0])
+    k = len(rows[0][1])
+    lay = GridLayout(len(rows), k, query.shape[0] * scale)
+    canvas = np.full((lay.size[1], lay.size[0], 3), WHITE, np.uint8)
+
+    def put(box, image):
+        x0, y0, x1, y1 = box
+        canvas[y0:y1, x0:x1] = image.repeat(scale, 0).repeat(scale, 1)
+
+    put(lay.query_box(), query)
+    for r, (_, images, relevant) in enumerate(rows):
+        for j in range(k):
+            x0, y0, x1, y1 = lay.tile_box(r, j)
+            if relevant[j]:
+                f = lay.frame
+                canvas[y0 - f:y1 + f, x0 - f:x1 + f] = RED
+            put((x0, y0, x1, y1), images[j])
+    img = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=14)
+    draw.text((lay.margin, lay.margin), title, fill=(0, 0, 0), font=font)
+    qx0, qy0, _, qy1 = lay.query_box()
+    draw.text((lay.margin, (qy0 + qy1) // 2), "query", fill=(0, 0, 0), font=font, anchor="lm")
+    for r, (name, _, relevant) in enumerate(rows):
+        _, y0, x1, y1 = lay.tile_box(r, k - 1)
+        mid = (y0 + y1) // 2
+        draw.text((lay.margin, mid), name, fill=(0, 0, 0), font=font, anchor="lm")
+        draw.text((x1 + lay.frame + lay.gap, mid), f"{int(np.sum(relevant))} / {k}", fill=(0, 0, 0), font=font,
+                  anchor="lm")
+    paths = []
+    for ext, fmt in (("png", "PNG"), ("pdf", "PDF")):
+        path = Path(f"{stem}.{ext}")
+        with atomic_write(path) as f:
+            img.save(f, format=fmt, resolution=DPI)
+        paths.append(path)
+    return paths

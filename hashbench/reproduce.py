@@ -10,6 +10,19 @@ numbers of ``baselines/``.
 | table2 | DSH from scratch at 12/24/36/48 bits against fine-tuned from the 12-bit model |
 | table3 | four 12-bit DSH models (seeds 0-3) and every ensemble of two or more |
 
+The supplementary's figures draw on those grids (run first, so stored rows and trained
+models are reused and nothing is retrained that a table already trained):
+
+| NAME | figure (PNG and PDF) | from |
+|---|---|---|
+| figure1 | histograms of the 12-bit outputs on the query images, per alpha and sigmoid margin | table1's models |
+| figure2 | PR curves of the Table 1 models, one panel per protocol | table1's rows |
+| figure3 | PR curves, from scratch against fine-tuned, at 24/36/48 bits | table2's rows |
+| figure4 | training and test loss of the 48-bit model from scratch and fine-tuned | table2's checkpoints |
+| figure5 | PR curves, fine-tuned against the best ensemble (by mAP) at 24/36/48 bits | table2's and table3's rows |
+| figure6 | PR curves at 48 bits and precision within radius 2 against code length | its own grid |
+| figure7 | top-10 retrievals at 48 bits, LSH/ITQ/CCA-ITQ/KSH and DSH, 3 failed and 3 successful cases (Figures 7-18; ``hashbench show``) | figure6's 48-bit settings |
+
 Settings recorded in every row (the paper leaves them unstated; see the README for the
 evidence): the supervised baselines learn from a labelled subset of the training images,
 CCA-ITQ from 1,000 and KSH from 2,000 (the KSH authors' demo); seed 0.
@@ -20,6 +33,7 @@ protocol with the same training images.
 """
 
 import itertools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,6 +42,7 @@ import pandas as pd
 
 from .errors import InputError
 from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run_grid
+from .io import atomic_write
 from .protocols import get_protocol
 from .results import load_baselines
 
@@ -146,8 +161,6 @@ EXPERIMENTS: dict[str, Callable] = {
 
 def variant(row) -> str:
     """The name the paper gives a row: its table's ``variant`` column."""
-    import json
-
     params = json.loads(row["params"])
     if row["method"] == "dsh-ensemble":
         return "+".join(f"M{s - row['seed'] + 1}" for s in params["seeds"])
@@ -188,12 +201,123 @@ def compare(name: str, rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
                                       "ours", "paper", "diff"])
 
 
+def paper_name(row) -> str:
+    """A row's name in the supplementary's figure legends."""
+    v = variant(row)
+    if v.startswith("regularizer-alpha-"):
+        return "Regularizer-\u03b1-" + v.removeprefix("regularizer-alpha-")
+    if v.startswith("sigmoid-m-"):
+        return "Sigmoid-m-" + v.removeprefix("sigmoid-m-")
+    if row["method"] == "dsh-ensemble":
+        return "ensemble " + v.replace("+", " + ")
+    return v or "from scratch"
+
+
+Grids = dict[str, tuple[list, pd.DataFrame]]  # table name -> (its cells, their rows, in order)
+
+
+def _first(s: Setup, cells: list, rows: pd.DataFrame):
+    """The cells and rows of the first protocol (models are shared by protocols with the
+    same training images, so their figures would repeat)."""
+    keep = [c.protocol == s.protocols[0] for c in cells]
+    return [c for c, k in zip(cells, keep) if k], rows[keep].reset_index(drop=True)
+
+
+def _draw_figure1(s: Setup, grids: Grids, stem) -> list[Path]:
+    from .figures import network_outputs
+    from .plots import output_histograms
+
+    cells, rows = _first(s, *grids["table1"])
+    ds = _dataset(s.dataset, s.data_dir)
+    images = ds.images[get_protocol(s.protocols[0]).split(ds, s.seed).query]
+    families = {None: [], "sigmoid": []}
+    for i, (cell, (_, row)) in enumerate(zip(cells, rows.iterrows())):
+        relax = json.loads(cell.params).get("relax")
+        title = f"({'abcdefgh'[i]}) {paper_name(row)}"
+        families[relax].append((title, network_outputs(s.trained(cell), images, relax), 0.5 if relax else 0.0))
+    return output_histograms(list(families.values()), stem)
+
+
+def _draw_figure2(s: Setup, grids: Grids, stem) -> list[Path]:
+    from .plots import pr_figure
+
+    rows = grids["table1"][1]
+    panels = [[(f"({'abcdefgh'[i]}) {s.dataset}, {p}: 12 bits", part, part.apply(paper_name, axis=1))
+               for i, (p, part) in enumerate(rows.groupby("protocol", sort=False))]]
+    return pr_figure(panels, stem)
+
+
+def _by_bits(s: Setup, rows: pd.DataFrame, what: str) -> list[Path]:
+    panels = []
+    for p, part in rows.groupby("protocol", sort=False):
+        panels.append([(f"{s.dataset}, {p}: {b} bits, {what}", g, g.apply(paper_name, axis=1))
+                       for b, g in part.groupby("bits") if b in BITS[1:]])
+    return panels
+
+
+def _draw_figure3(s: Setup, grids: Grids, stem) -> list[Path]:
+    from .plots import pr_figure
+
+    return pr_figure(_by_bits(s, grids["table2"][1], "from scratch vs fine-tuned"), stem)
+
+
+def _draw_figure4(s: Setup, grids: Grids, stem) -> list[Path]:
+    from .nets import load_history
+    from .plots import loss_curves
+
+    cells, rows = _first(s, *grids["table2"])
+    panels = []
+    for letter, finetuned in (("a", False), ("b", True)):
+        cell = next(c for c in cells if c.bits == BITS[-1] and ("init_from" in json.loads(c.params)) == finetuned)
+        title = f"({letter}) {BITS[-1]} bits, {'fine-tuned' if finetuned else 'from scratch'} ({s.dataset})"
+        panels.append((title, load_history(s.trained(cell))))
+    return loss_curves(panels, stem)
+
+
+def _draw_figure5(s: Setup, grids: Grids, stem) -> list[Path]:
+    from .figures import best_ensembles
+    from .plots import pr_figure
+
+    tuned = grids["table2"][1]
+    tuned = tuned[tuned.apply(variant, axis=1) == "finetuned"]
+    rows = pd.concat([tuned, best_ensembles(grids["table3"][1])], ignore_index=True)
+    return pr_figure(_by_bits(s, rows, "fine-tuned vs ensemble"), stem)
+
+
+def _draw_figure6(s: Setup, grids: Grids, stem) -> list[Path]:
+    from .plots import figure6
+
+    return figure6(grids["figure6"][1], stem)
+
+
+def _draw_figure7(s: Setup, grids: Grids, stem) -> list[Path]:
+    from .figures import show
+
+    p, hand = s.protocols[0], s.hand_features()
+    cells = [s.classic(p, hand, m, 48) for m in ("lsh", "itq", "cca-itq", "ksh")] + [s.dsh(p, 48)]
+    return show(cells, stem, seed=s.seed, data_dir=s.data_dir, store=s.store, models=s.models)
+
+
+# figure -> (the grids it draws from, its drawer)
+FIGURES: dict[str, tuple[tuple[str, ...], Callable]] = {
+    "figure1": (("table1",), _draw_figure1),
+    "figure2": (("table1",), _draw_figure2),
+    "figure3": (("table2",), _draw_figure3),
+    "figure4": (("table2",), _draw_figure4),
+    "figure5": (("table2", "table3"), _draw_figure5),
+    "figure6": (("figure6",), _draw_figure6),
+    "figure7": ((), _draw_figure7),
+}
+NAMES = tuple(sorted({*EXPERIMENTS, *FIGURES}))
+
+
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
               out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
               models=None, log=print) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
-    """Run experiment ``name``; return (result rows, comparison with the paper, figure files)."""
-    if name not in EXPERIMENTS:
-        raise InputError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
+    """Run experiment ``name`` (a table's grid, or the grids a figure draws from, then the
+    figure); return (result rows, comparison with the paper, figure files)."""
+    if name not in NAMES:
+        raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
         raise InputError(f"--dataset: reproduce runs on {', '.join(PROTOCOLS)}, not {dataset!r}")
     if budget not in ("quick", "paper") and not (isinstance(budget, int) and budget > 0):
@@ -206,22 +330,28 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
             raise InputError(f"--protocol {p} is for dataset {get_protocol(p).dataset}, not {dataset}")
     s = Setup(dataset, protocols, budget, seed, None if data_dir is None else str(data_dir),
               None if store is None else str(store), Path(models) if models else MODELS_DIR)
-    out = Path(out_dir) / f"{name}.csv" if dataset == "cifar10" else Path(out_dir) / f"{name}-{dataset}.csv"
 
-    def run(cells):
-        return run_grid(cells, out, force=force, jobs=jobs, data_dir=s.data_dir, store=s.store,
-                        log=log, models=s.models)
+    def stem(n: str) -> Path:
+        return Path(out_dir) / (n if dataset == "cifar10" else f"{n}-{dataset}")
 
-    cells = EXPERIMENTS[name](s, run)
-    rows = run(cells)
-    table = compare(name, rows, dataset)
-    from .io import atomic_write
+    def grid(n: str):
+        out = stem(n).with_suffix(".csv")
 
-    with atomic_write(out.with_name(out.stem + "-vs-paper.csv"), "w") as f:
-        table.to_csv(f, index=False)
-    figures = []
-    if name == "figure6":
-        from .plots import figure6
+        def run(cells):
+            return run_grid(cells, out, force=force, jobs=jobs, data_dir=s.data_dir, store=s.store,
+                            log=log, models=s.models)
 
-        figures = figure6(rows, out.with_suffix(""))
+        cells = EXPERIMENTS[n](s, run)
+        rows = run(cells)
+        table = compare(n, rows, dataset)
+        with atomic_write(out.with_name(out.stem + "-vs-paper.csv"), "w") as f:
+            table.to_csv(f, index=False)
+        return cells, rows, table
+
+    sources, draw = FIGURES.get(name, ((name,), None))
+    done = {n: grid(n) for n in sources}
+    grids = {n: (cells, rows) for n, (cells, rows, _) in done.items()}
+    rows = pd.concat([r for _, r, _ in done.values()], ignore_index=True) if done else pd.DataFrame()
+    table = pd.concat([t for _, _, t in done.values()], ignore_index=True) if done else pd.DataFrame()
+    figures = draw(s, grids, stem(name)) if draw else []
     return rows, table, figures

@@ -1,0 +1,178 @@
+"""The data behind the supplementary's figures, gathered from what is stored: result rows,
+trained models and their training checkpoints. Drawing is :mod:`hashbench.plots`; which
+grids feed which figure is :mod:`hashbench.reproduce`.
+
+- Figure 1: the real-valued outputs of a trained network on the query images
+  (:func:`network_outputs`).
+- Figure 4: the training and test losses a checkpoint recorded (:func:`nets.load_history`).
+- Figure 5: the best ensemble of each size, by mAP, as the paper chose its
+  (:func:`best_ensembles`).
+- Figures 7-18 (``hashbench show``): each method's top-k for chosen queries, or for the
+  failed and successful cases picked by :func:`select_cases` (:func:`retrievals`,
+  :func:`show`).
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .experiment import Cell, make_cell, prepare
+from .labels import relevance_matrix
+from .ranking import stable_topk
+
+TOP = 10  # retrieved images shown per method, as in the supplementary's Figures 7-18
+
+
+def network_outputs(model, images: np.ndarray, relax: str | None = None) -> np.ndarray:
+    """float32 (n, k) outputs of the trained DSH network in ``model`` (a model file or a
+    checkpoint) on uint8 ``images``. For the sigmoid-relaxed variant these are the
+    sigmoid's values in (0, 1), the relaxed codes its loss sees (bit = value > 1/2); for the
+    others, the raw outputs (bit = sign)."""
+    from . import nets
+
+    net = nets.DSHNet.from_state_dict(nets.load_state(model))
+    out = nets.apply(net, images, "outputs", device="cpu")
+    return 1.0 / (1.0 + np.exp(-out)) if relax == "sigmoid" else out
+
+
+def best_ensembles(rows: pd.DataFrame) -> pd.DataFrame:
+    """The ``dsh-ensemble`` row of highest mAP for each (protocol, bits): the paper's choice
+    of ensembles for its Figure 5 ("the best models in terms of mAP were chosen"). Ties go to
+    the first row."""
+    ens = rows[rows["method"] == "dsh-ensemble"]
+    best = ens.loc[ens.groupby(["protocol", "bits"], sort=False)["map"].idxmax()]
+    return best.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """One method's top-k for every query of a split: ``top`` (nq, k) dataset indices in the
+    stable Hamming order (ties by database position, the order mAP is computed in) and
+    ``relevant`` (nq, k) whether each shares a label with its query."""
+
+    name: str
+    top: np.ndarray
+    relevant: np.ndarray
+
+    def precision(self) -> np.ndarray:
+        """Precision at k of every query."""
+        return self.relevant.mean(axis=1)
+
+
+def name_of(cell: Cell) -> str:
+    """A row title: the method, and its features (without parameters) unless it takes images."""
+    from .plots import METHOD_LABELS
+
+    name = METHOD_LABELS.get(cell.method, cell.method)
+    return name if cell.features == "images" else f"{name} ({cell.features.split(':')[0]})"
+
+
+def plan_show(cells, budget="quick") -> list[Cell]:
+    """The cells of ``hashbench show``: those of ``hashbench run``, with the DSH ``schedule``
+    set to ``budget`` (``"quick"``, ``"paper"`` or an iteration count), the one used to
+    train a model not trained yet (a trained one is found by its cell and loaded)."""
+    if budget not in ("quick", "paper") and not (isinstance(budget, int) and not isinstance(budget, bool) and budget > 0):
+        raise InputError(f"--budget must be quick, paper or a positive iteration count, got {budget!r}")
+    out = []
+    for c in cells:
+        params = json.loads(c.params)
+        if "schedule" in c.hasher().get_params():
+            params["schedule"] = budget
+        labelled = c.n_labelled if c.n_labelled in ("", "all") else int(c.n_labelled)
+        labelled = labelled or None
+        out.append(make_cell(c.dataset, c.protocol, c.features, c.method, c.bits, c.seed, labelled, **params))
+    return out
+
+
+def retrievals(cells, k: int = TOP, data_dir=None, store=None, models=None):
+    """Fit each cell's hasher exactly as ``run_cell`` does (a trained DSH model is loaded from
+    the model cache, not retrained) and rank the database for every query. All cells must
+    share dataset, protocol and seed, so they rank the same split. Returns (dataset, split,
+    list of :class:`Retrieval`)."""
+    cells = list(cells)
+    if not cells:
+        raise InputError("methods: nothing to show")
+    if len({(c.dataset, c.protocol, c.seed) for c in cells}) > 1:
+        raise InputError("methods: every row must rank the same split (one dataset, protocol and seed)")
+    out = []
+    for cell in cells:
+        ds, split, hasher, X = prepare(cell, data_dir, store, models)
+        available = len(split.database) - (1 if split.exclude_self else 0)
+        if not 1 <= k <= available:
+            raise InputError(f"top: must be between 1 and {available} (the database size), got {k}")
+        hasher.fit(X[split.train], ds.labels[split.train] if hasher.supervised else None)
+        idx, _ = stable_topk(hasher.encode(X[split.query]), hasher.encode(X[split.database]), k, split.self_index())
+        top = split.database[idx]
+        q_labels = ds.labels[split.query]
+        relevant = np.stack([relevance_matrix(q_labels[i : i + 1], ds.labels[top[i]])[0] for i in range(len(top))])
+        out.append(Retrieval(name_of(cell), top, relevant))
+    return ds, split, out
+
+
+def select_cases(precision: np.ndarray, n_failed: int, n_successful: int, seed: int) -> list[tuple[str, int]]:
+    """The documented rule for the failed and successful cases: sort the queries by
+    precision at k of the ranking method, ties in a seeded random order; the ``n_failed``
+    first are the failed cases (lowest precision first), the ``n_successful`` last the
+    successful ones (highest first). Returns (kind, query position) pairs."""
+    n = len(precision)
+    if n_failed < 0 or n_successful < 0 or n_failed + n_successful == 0:
+        raise InputError("failed, successful: ask for at least one case, and no negative count")
+    if n_failed + n_successful > n:
+        raise InputError(f"failed, successful: {n_failed} + {n_successful} cases asked of {n} queries")
+    tiebreak = np.random.default_rng([seed, 8]).random(n)
+    order = np.lexsort((tiebreak, precision))
+    return ([("failed", int(i)) for i in order[:n_failed]]
+            + [("successful", int(i)) for i in order[::-1][:n_successful]])
+
+
+def label_text(dataset, index: int) -> str:
+    """The label(s) of one image by name: its class, or its concepts joined by commas."""
+    y = dataset.labels[index]
+    if y.ndim == 0:
+        return dataset.class_names[int(y)]
+    return ", ".join(dataset.class_names[j] for j in np.flatnonzero(y)) or "(no label)"
+
+
+def show(cells, stem, queries=None, n_failed: int = 3, n_successful: int = 3, k: int = TOP, seed: int = 0,
+         data_dir=None, store=None, models=None) -> list[Path]:
+    """Figures 7-18: for each case, the query image with its label(s) and each cell's top
+    ``k`` side by side, true matches framed in red, the count of matches beside each row.
+
+    ``queries``: dataset indices of query images of the split (one figure each, named
+    ``<stem>-query-<index>``); otherwise the cases of :func:`select_cases` ranked by the last
+    cell's precision at k (``<stem>-failed-1``, ... ``<stem>-successful-1``, ...). Returns the
+    PNG and PDF paths written."""
+    from .plots import retrieval_grid
+
+    cells = list(cells)
+    if queries is not None:  # checked before anything is fitted
+        queries = [int(q) for q in queries]
+        if not cells or not queries:
+            raise InputError("queries: empty list" if cells else "methods: nothing to show")
+        split = prepare(cells[0], data_dir, store, models)[1]
+        pos = np.searchsorted(split.query, queries)
+        bad = [q for q, p in zip(queries, pos) if p >= len(split.query) or split.query[p] != q]
+        if bad:
+            raise InputError(f"queries: image {bad[0]} is not a query of {split.protocol} (seed {split.seed})")
+    ds, split, rows = retrievals(cells, k, data_dir, store, models)
+    if queries is not None:
+        cases = [(f"query-{q}", "", int(p)) for q, p in zip(queries, pos)]
+    else:
+        picked = select_cases(rows[-1].precision(), n_failed, n_successful, seed)
+        counts: dict[str, int] = {}
+        cases = []
+        for kind, p in picked:
+            counts[kind] = counts.get(kind, 0) + 1
+            cases.append((f"{kind}-{counts[kind]}", f"{kind} case {counts[kind]} of {rows[-1].name}: ", p))
+    paths = []
+    for suffix, case, p in cases:
+        q = int(split.query[p])
+        title = f"{case}query image {q}, label: {label_text(ds, q)}   ({split.protocol}, {cells[0].bits}-bit codes)"
+        grid = [(r.name, ds.images[r.top[p]], r.relevant[p]) for r in rows]
+        paths += retrieval_grid(ds.images[q], title, grid, f"{stem}-{suffix}")
+    return paths
+
