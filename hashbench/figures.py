@@ -30,7 +30,7 @@ TOP = 10  # retrieved images shown per method, as in the supplementary's Figures
 def network_outputs(model, images: np.ndarray, relax: str | None = None) -> np.ndarray:
     """float32 (n, k) outputs of the trained DSH network in ``model`` (a model file or a
     checkpoint) on uint8 ``images``. For the sigmoid-relaxed variant these are the
-    sigmoid's values in (0, 1), the relaxed codes its loss sees (bit = value > 1/2); for the
+    sigmoid's values in [0, 1], the relaxed codes its loss sees (bit = value >= 1/2); for the
     others, the raw outputs (bit = sign)."""
     from . import nets
 
@@ -72,10 +72,13 @@ def name_of(cell: Cell) -> str:
 
 
 def plan_show(cells, budget="quick") -> list[Cell]:
-    """The cells of ``hashbench show``: those of ``hashbench run``, with the DSH ``schedule``
-    set to ``budget`` (``"quick"``, ``"paper"`` or an iteration count), the one used to
-    train a model not trained yet (a trained one is found by its cell and loaded)."""
-    if budget not in ("quick", "paper") and not (isinstance(budget, int) and not isinstance(budget, bool) and budget > 0):
+    """The cells of ``hashbench show``: those of ``hashbench run``, with the ``schedule`` of
+    the methods that have one (DSH) set to ``budget`` (``"quick"``, ``"paper"`` or an
+    iteration count). The schedule is part of a cell, so its model is the one ``run`` and
+    ``reproduce --budget`` trained with that schedule: loaded from the model cache, trained
+    only when missing."""
+    if budget not in ("quick", "paper") and not (isinstance(budget, int) and not isinstance(budget, bool)
+                                                  and budget > 0):
         raise InputError(f"--budget must be quick, paper or a positive iteration count, got {budget!r}")
     out = []
     for c in cells:

@@ -55,6 +55,7 @@ N_LABELLED = {"cca-itq": 1000, "ksh": 2000}
 BITS = (12, 24, 36, 48)
 ALPHAS = (0.0, 0.001, 0.01, 0.1)
 SIGMOID_MARGINS = (6, 3, 2, 1)
+DEFAULT_VARIANT = "regularizer-alpha-0.01"  # Table 1's name for DSH at its defaults (the released alpha)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,8 @@ def compare(name: str, rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
         v = variant(r)
         if name == "table3" and r["method"] == "dsh":
             v = f"M{r['seed'] - rows['seed'].min() + 1}"
+        if name == "table1" and v == "":
+            v = DEFAULT_VARIANT
         names = {v, "scratch"} if v == "" and r["method"] == "dsh" else {v}
         match = base[(base["method"] == r["method"].replace("dsh-ensemble", "dsh"))
                      & (base["features"] == r["features"].split(":")[0]) & (base["bits"] == r["bits"])
@@ -201,16 +204,17 @@ def compare(name: str, rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
                                       "ours", "paper", "diff"])
 
 
-def paper_name(row) -> str:
-    """A row's name in the supplementary's figure legends."""
-    v = variant(row)
+def paper_name(row, plain: str = "from scratch") -> str:
+    """A row's name in the supplementary's figure legends; ``plain`` names a DSH model with
+    every setting at its default."""
+    v = variant(row) or (plain if row["method"] == "dsh" else "")
     if v.startswith("regularizer-alpha-"):
         return "Regularizer-\u03b1-" + v.removeprefix("regularizer-alpha-")
     if v.startswith("sigmoid-m-"):
         return "Sigmoid-m-" + v.removeprefix("sigmoid-m-")
     if row["method"] == "dsh-ensemble":
         return "ensemble " + v.replace("+", " + ")
-    return v or "from scratch"
+    return v
 
 
 Grids = dict[str, tuple[list, pd.DataFrame]]  # table name -> (its cells, their rows, in order)
@@ -233,7 +237,7 @@ def _draw_figure1(s: Setup, grids: Grids, stem) -> list[Path]:
     families = {None: [], "sigmoid": []}
     for i, (cell, (_, row)) in enumerate(zip(cells, rows.iterrows())):
         relax = json.loads(cell.params).get("relax")
-        title = f"({'abcdefgh'[i]}) {paper_name(row)}"
+        title = f"({'abcdefgh'[i]}) {paper_name(row, DEFAULT_VARIANT)}"
         families[relax].append((title, network_outputs(s.trained(cell), images, relax), 0.5 if relax else 0.0))
     return output_histograms(list(families.values()), stem)
 
@@ -242,7 +246,8 @@ def _draw_figure2(s: Setup, grids: Grids, stem) -> list[Path]:
     from .plots import pr_figure
 
     rows = grids["table1"][1]
-    panels = [[(f"({'abcdefgh'[i]}) {s.dataset}, {p}: 12 bits", part, part.apply(paper_name, axis=1))
+    panels = [[(f"({'abcdefgh'[i]}) {s.dataset}, {p}: 12 bits", part,
+                part.apply(paper_name, axis=1, plain=DEFAULT_VARIANT))
                for i, (p, part) in enumerate(rows.groupby("protocol", sort=False))]]
     return pr_figure(panels, stem)
 
