@@ -203,6 +203,16 @@ def prepare(cell: Cell, data_dir=None, store=None, models=None):
     return ds, split, hasher, X
 
 
+def fit_cell(ds, split, hasher, X):
+    """Fit a prepared hasher on the split's training part. A hasher whose ``fit`` takes
+    ``eval_set`` (DSH) also gets the split's queries, never trained on, to record its test
+    loss while training (supplementary Figure 4)."""
+    extra = {}
+    if "eval_set" in inspect.signature(hasher.fit).parameters:
+        extra["eval_set"] = (X[split.query], ds.labels[split.query])
+    return hasher.fit(X[split.train], ds.labels[split.train] if hasher.supervised else None, **extra)
+
+
 def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     """Run one cell and return its result row (a dict over ``results.COLUMNS``).
 
@@ -215,7 +225,7 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     ds, split, hasher, X = prepare(cell, data_dir, store, models)
     protocol = get_protocol(cell.protocol)
     t0 = time.perf_counter()
-    hasher.fit(X[split.train], ds.labels[split.train] if hasher.supervised else None)
+    fit_cell(ds, split, hasher, X)
     t1 = time.perf_counter()
     query_codes = hasher.encode(X[split.query])
     db_codes = hasher.encode(X[split.database])

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .experiment import Cell, make_cell, prepare
+from .experiment import Cell, fit_cell, make_cell, prepare
 from .labels import relevance_matrix
 from .ranking import stable_topk
 
@@ -107,7 +107,7 @@ def retrievals(cells, k: int = TOP, data_dir=None, store=None, models=None):
         available = len(split.database) - (1 if split.exclude_self else 0)
         if not 1 <= k <= available:
             raise InputError(f"top: must be between 1 and {available} (the database size), got {k}")
-        hasher.fit(X[split.train], ds.labels[split.train] if hasher.supervised else None)
+        fit_cell(ds, split, hasher, X)
         idx, _ = stable_topk(hasher.encode(X[split.query]), hasher.encode(X[split.database]), k, split.self_index())
         top = split.database[idx]
         q_labels = ds.labels[split.query]

@@ -326,7 +326,7 @@ def save_state(net: DSHNet, path) -> None:
         torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, f)
 
 
-def _save_checkpoint(path, net, opt, it, losses, config) -> None:
+def _save_checkpoint(path, net, opt, it, losses, config, test_losses) -> None:
     with atomic_write(path) as f:
         torch.save(
             {
@@ -334,10 +334,59 @@ def _save_checkpoint(path, net, opt, it, losses, config) -> None:
                 "optimizer": opt.state_dict(),
                 "iteration": it,
                 "losses": torch.tensor(losses, dtype=torch.float64),
+                "test_losses": torch.tensor(test_losses, dtype=torch.float64).reshape(-1, 2),
                 "config": config,
             },
             f,
         )
+
+
+TEST_SAMPLE = 1000  # held-out images the test loss is measured on (supplementary Figure 4)
+
+
+def held_out_every(iterations: int) -> int:
+    """Iterations between two test losses: 100, or iterations // 20 (at least 1) on shorter
+    schedules, so that every run records at least 20 points."""
+    return max(1, min(100, iterations // 20))
+
+
+def held_out_sample(n: int, size: int = TEST_SAMPLE) -> np.ndarray:
+    """The fixed held-out sample: ``size`` evenly spaced indices of ``n`` (all when fewer)."""
+    return np.unique(np.linspace(0, n - 1, min(n, size)).round().astype(np.int64))
+
+
+@torch.no_grad()
+def held_out_loss(net: DSHNet, loss_fn, images: np.ndarray, targets, batch_size: int, device) -> float:
+    """The training loss measured on held-out images: ``loss_fn`` over their consecutive
+    batches (no mirroring), averaged weighted by batch size; a last batch of one image, which
+    has no pair, is left out."""
+    net.eval()
+    total, count = 0.0, 0
+    for s in range(0, images.shape[0], batch_size):
+        x = images[s : s + batch_size]
+        if x.shape[0] < 2:
+            break
+        out = net(torch.from_numpy(x.astype(np.float32)).to(device))
+        total += loss_fn(out, torch.as_tensor(np.asarray(targets[s : s + batch_size])).to(device)).item() * x.shape[0]
+        count += x.shape[0]
+    net.train()
+    return total / count
+
+
+def load_history(path) -> dict:
+    """The losses a training checkpoint recorded: ``train`` (every iteration), and
+    ``test_iterations`` / ``test`` (the held-out loss after those iterations; empty when the
+    run had no held-out images)."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"no such checkpoint: {path}") from None
+    except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
+        raise InputError(f"cannot read {path} as a training checkpoint ({type(e).__name__})") from None
+    if not isinstance(ck, dict) or "losses" not in ck:
+        raise InputError(f"{path} holds no training history (a model file, not a training checkpoint)")
+    test = ck.get("test_losses", torch.zeros(0, 2, dtype=torch.float64)).numpy()
+    return {"train": ck["losses"].numpy(), "test_iterations": test[:, 0].astype(np.int64), "test": test[:, 1]}
 
 
 def train(
@@ -355,6 +404,7 @@ def train(
     checkpoint_every: int = 500,
     config: dict | None = None,
     progress: bool = True,
+    held_out=None,
 ) -> np.ndarray:
     """Train ``net`` in place on uint8 (n, H, W, C) ``images``; ``loss_fn(outputs, targets
     of the batch)``. Returns the loss of every iteration.
@@ -363,6 +413,10 @@ def train(
     ``checkpoint_every`` iterations and at the end; if the file exists the run resumes from it
     (the data order and mirroring are functions of (seed, iteration), so the resumed run is
     the uninterrupted one). ``config`` is stored with it and must match on resume.
+
+    With ``held_out`` = (images, targets) never trained on, :func:`held_out_loss` is recorded
+    every :func:`held_out_every` iterations and at the end, as (iteration, loss) rows of the
+    checkpoint's ``test_losses`` (:func:`load_history`); it changes nothing in the training.
     """
     dev = resolve_device(device)
     n = images.shape[0]
@@ -374,7 +428,7 @@ def train(
     if dev.type == "cpu":
         net.to(memory_format=torch.channels_last)
     opt = make_optimizer(net, schedule, new_head)
-    start, losses = 0, []
+    start, losses, test_losses = 0, [], []
     if checkpoint is not None and Path(checkpoint).is_file():
         ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if ck.get("config") != config:
@@ -382,6 +436,7 @@ def train(
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start, losses = int(ck["iteration"]), ck["losses"].tolist()
+        test_losses = ck["test_losses"].tolist() if "test_losses" in ck else []
     targets_t = torch.as_tensor(np.asarray(targets))
     bar = _progress(schedule.iterations, start, progress)
     net.train()
@@ -407,8 +462,10 @@ def train(
             if done % 10 == 0 or done == schedule.iterations:
                 rate = seen / (time.perf_counter() - t0)
                 bar.set_postfix(loss=f"{np.mean(losses[-10:]):.4f}", img_s=f"{rate:,.0f}")
+        if held_out is not None and (done % held_out_every(schedule.iterations) == 0 or done == schedule.iterations):
+            test_losses.append([done, held_out_loss(net, loss_fn, *held_out, batch_size, dev)])
         if checkpoint is not None and (done % checkpoint_every == 0 or done == schedule.iterations):
-            _save_checkpoint(checkpoint, net, opt, done, losses, config)
+            _save_checkpoint(checkpoint, net, opt, done, losses, config, test_losses)
     if bar is not None:
         bar.close()
     net.eval()

@@ -77,7 +77,7 @@ def train_dsh(out, *, bits: int = 12, seed: int = 0, schedule="quick", protocol:
             device=device, init_from=init_from, checkpoint=ck, progress=progress)
     resumed = ck.is_file()
     t0 = time.perf_counter()
-    h.fit(ds.images[split.train], ds.labels[split.train])
+    h.fit(ds.images[split.train], ds.labels[split.train], eval_set=(ds.images[split.query], ds.labels[split.query]))
     wall = time.perf_counter() - t0
     h.save(model_path)
     sched = nets.get_schedule(schedule, finetune=init_from is not None)

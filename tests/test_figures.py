@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from hashbench.cli import main
@@ -23,7 +24,6 @@ def one_thread():
     count that torch shares to Numba's own; on a loaded machine, tiny trainings then run
     10-40x slower on two spinning threads than on one."""
     import numba
-    import torch
 
     before = torch.get_num_threads(), numba.get_num_threads()
     torch.set_num_threads(1)
@@ -97,6 +97,91 @@ def test_table1_compares_the_default_model_with_the_papers_alpha_0_01_row():
     table = compare("table1", rows, "cifar10")
     assert dict(zip(table["variant"], table["paper"])) == {"regularizer-alpha-0.01": 0.5671,
                                                            "regularizer-alpha-0.001": 0.6195}
+
+
+def digits_training(schedule, checkpoint=None, held_out=True, loss_fn=None):
+    """A tiny DSH training on digits with held-out images; returns (net, losses, held-out)."""
+    from hashbench import nets
+    from hashbench.datasets import load_dataset
+
+    ds = load_dataset("digits")
+    net = nets.new_net(12, 8, 0)
+    held = (ds.images[1500:], ds.labels[1500:])
+    loss_fn = loss_fn or (lambda out, t: nets.dsh_loss(out, t, 24.0, 0.01))
+    losses = nets.train(net, ds.images[:1500], loss_fn, ds.labels[:1500], nets.get_schedule(schedule), seed=0,
+                        checkpoint=checkpoint, checkpoint_every=3, held_out=held if held_out else None,
+                        progress=False)
+    return net, losses, held
+
+
+def test_test_losses_are_recorded_without_changing_training_and_survive_save_load(tmp_path):
+    from hashbench import nets
+
+    ck = tmp_path / "run.ckpt"
+    net, losses, (images, labels) = digits_training(8, ck)
+    plain, plain_losses, _ = digits_training(8, held_out=False)
+    np.testing.assert_array_equal(losses, plain_losses)  # measuring changes nothing
+    for a, b in zip(net.state_dict().values(), plain.state_dict().values()):
+        assert torch.equal(a, b)
+    history = nets.load_history(ck)
+    np.testing.assert_array_equal(history["train"], losses)
+    assert nets.held_out_every(8) == 1 and list(history["test_iterations"]) == list(range(1, 9))
+    # the last test loss is the loss of the final network on the held-out images, by hand:
+    # batches of 200 (200 + 97 images), weighted by size
+    out = nets.apply(net, images, device="cpu")
+    parts = [(nets.dsh_loss(torch.from_numpy(out[s:s + 200]), torch.from_numpy(labels[s:s + 200]), 24.0, 0.01).item(),
+              len(out[s:s + 200])) for s in range(0, len(out), 200)]
+    assert history["test"][-1] == pytest.approx(sum(v * n for v, n in parts) / len(out), rel=1e-5)
+    assert history["test"][0] > history["test"][-1]  # the network learns
+
+
+def test_an_interrupted_run_resumes_its_test_losses(tmp_path):
+    from hashbench import nets
+
+    whole = tmp_path / "whole.ckpt"
+    digits_training(8, whole)
+    calls = {"n": 0}
+
+    def failing(out, t):  # training steps only (the held-out loss runs without gradients)
+        if torch.is_grad_enabled():
+            calls["n"] += 1
+            if calls["n"] == 5:
+                raise KeyboardInterrupt
+        return nets.dsh_loss(out, t, 24.0, 0.01)
+
+    cut = tmp_path / "cut.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        digits_training(8, cut, loss_fn=failing)
+    assert list(nets.load_history(cut)["test_iterations"]) == [1, 2, 3]  # saved at iteration 3
+    digits_training(8, cut)  # resumes at iteration 3
+    a, b = nets.load_history(whole), nets.load_history(cut)
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-6)
+
+
+def test_load_history_refuses_a_model_file(tmp_path):
+    from hashbench import nets
+    from hashbench.errors import InputError
+
+    net, _, _ = digits_training(1, held_out=False)
+    nets.save_state(net, tmp_path / "m.pt")
+    with pytest.raises(InputError, match="no training history"):
+        nets.load_history(tmp_path / "m.pt")
+    with pytest.raises(InputError, match="no such checkpoint"):
+        nets.load_history(tmp_path / "missing.ckpt")
+
+
+def test_figure4_draws_the_stored_loss_curves(out):
+    from hashbench import nets
+
+    rows, _, paths = run("figure4", out)
+    check_image(paths, "figure4-digits", (1650, 600))  # two panels of 5.5 x 4 in
+    finetuned = [p for p in rows["params"] if "init_from" in p and '"schedule"' in p]
+    assert finetuned  # the table2 grid (shared with figure3) ran first
+    for ck in (out / "models" / "digits").glob("dsh-48b-*.ckpt"):
+        h = nets.load_history(ck)  # recorded on the split's queries while training
+        assert len(h["train"]) == BUDGET and list(h["test_iterations"]) == list(range(1, BUDGET + 1))
+        assert np.isfinite(h["test"]).all()
 
 
 def test_best_ensembles_by_hand():

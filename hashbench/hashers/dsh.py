@@ -40,6 +40,10 @@ class DSH(Hasher):
     state to and resume from (a finished checkpoint is loaded without training);
     ``progress`` a tqdm bar with loss and images/s.
 
+    ``fit(X, y, eval_set=(images, labels))`` also records the test loss of Figure 4 on a
+    fixed sample of those held-out images (:func:`nets.held_out_sample`, at most 1,000, every
+    :func:`nets.held_out_every` iterations), stored with the checkpoint (:func:`nets.load_history`).
+
     Learned: ``net_`` (the torch network, on CPU), ``losses_`` (loss per iteration).
     ``project`` returns the k real-valued outputs (pre-sigmoid for the relaxed variant, whose
     bits are sigmoid > 1/2, i.e. output > 0 as well).
@@ -85,7 +89,7 @@ class DSH(Hasher):
             raise InputError(f"margin must be positive, got {self.margin!r}")
         return float(self.margin)
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, eval_set=None):
         import torch
 
         from .. import nets
@@ -95,6 +99,11 @@ class DSH(Hasher):
         if y is None:
             raise InputError("y: DSH is supervised and needs labels")
         labels = check_labels(y, images.shape[0], "y")
+        held_out = None
+        if eval_set is not None:
+            test_images = check_images(eval_set[0], "eval_set")
+            idx = nets.held_out_sample(test_images.shape[0])
+            held_out = (test_images[idx], check_labels(eval_set[1], test_images.shape[0], "eval_set")[idx])
         margin = self._margin(k)
         if not (np.isfinite(self.alpha) and self.alpha >= 0):
             raise InputError(f"alpha must be >= 0, got {self.alpha!r}")
@@ -119,7 +128,7 @@ class DSH(Hasher):
         self.losses_ = nets.train(
             net, images, loss, labels, schedule, seed=int(self.seed), batch_size=int(self.batch_size),
             device=self.device, new_head=finetune, checkpoint=self.checkpoint, config=config,
-            progress=self.progress,
+            progress=self.progress, held_out=held_out,
         )
         self.net_ = net.cpu()
         return self
