@@ -122,22 +122,26 @@ def select_cases(precision: np.ndarray, n_failed: int, n_successful: int, seed: 
     first are the failed cases (lowest precision first), the ``n_successful`` last the
     successful ones (highest first). Returns (kind, query position) pairs."""
     n = len(precision)
-    if n_failed < 0 or n_successful < 0 or n_failed + n_successful == 0:
-        raise InputError("failed, successful: ask for at least one case, and no negative count")
-    if n_failed + n_successful > n:
-        raise InputError(f"failed, successful: {n_failed} + {n_successful} cases asked of {n} queries")
+    check_cases(n_failed, n_successful, n)
     tiebreak = np.random.default_rng([seed, 8]).random(n)
     order = np.lexsort((tiebreak, precision))
     return ([("failed", int(i)) for i in order[:n_failed]]
             + [("successful", int(i)) for i in order[::-1][:n_successful]])
 
 
+def check_cases(n_failed: int, n_successful: int, n_queries: int) -> None:
+    if n_failed < 0 or n_successful < 0 or n_failed + n_successful == 0:
+        raise InputError("failed, successful: ask for at least one case, and no negative count")
+    if n_failed + n_successful > n_queries:
+        raise InputError(f"failed, successful: {n_failed} + {n_successful} cases asked of {n_queries} queries")
+
+
 def label_text(dataset, index: int) -> str:
-    """The label(s) of one image by name: its class, or its concepts joined by commas."""
+    """The label(s) of one image by name: ``label: cat``, or ``labels: sky, clouds``."""
     y = dataset.labels[index]
     if y.ndim == 0:
-        return dataset.class_names[int(y)]
-    return ", ".join(dataset.class_names[j] for j in np.flatnonzero(y)) or "(no label)"
+        return f"label: {dataset.class_names[int(y)]}"
+    return "labels: " + (", ".join(dataset.class_names[j] for j in np.flatnonzero(y)) or "none")
 
 
 def show(cells, stem, queries=None, n_failed: int = 3, n_successful: int = 3, k: int = TOP, seed: int = 0,
@@ -152,11 +156,15 @@ def show(cells, stem, queries=None, n_failed: int = 3, n_successful: int = 3, k:
     from .plots import retrieval_grid
 
     cells = list(cells)
-    if queries is not None:  # checked before anything is fitted
+    if not cells:
+        raise InputError("methods: nothing to show")
+    split = prepare(cells[0], data_dir, store, models)[1]  # the requests are checked before anything is fitted
+    if queries is None:
+        check_cases(n_failed, n_successful, len(split.query))
+    else:
         queries = [int(q) for q in queries]
-        if not cells or not queries:
-            raise InputError("queries: empty list" if cells else "methods: nothing to show")
-        split = prepare(cells[0], data_dir, store, models)[1]
+        if not queries:
+            raise InputError("queries: empty list")
         pos = np.searchsorted(split.query, queries)
         bad = [q for q, p in zip(queries, pos) if p >= len(split.query) or split.query[p] != q]
         if bad:
@@ -171,10 +179,11 @@ def show(cells, stem, queries=None, n_failed: int = 3, n_successful: int = 3, k:
         for kind, p in picked:
             counts[kind] = counts.get(kind, 0) + 1
             cases.append((f"{kind}-{counts[kind]}", f"{kind} case {counts[kind]} of {rows[-1].name}: ", p))
+    bits = "/".join(str(b) for b in sorted({c.bits for c in cells}))
     paths = []
     for suffix, case, p in cases:
         q = int(split.query[p])
-        title = f"{case}query image {q}, label: {label_text(ds, q)}   ({split.protocol}, {cells[0].bits}-bit codes)"
+        title = f"{case}query image {q}, {label_text(ds, q)}   ({split.protocol}, {bits}-bit codes)"
         grid = [(r.name, ds.images[r.top[p]], r.relevant[p]) for r in rows]
         paths += retrieval_grid(ds.images[q], title, grid, f"{stem}-{suffix}")
     return paths

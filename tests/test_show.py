@@ -9,7 +9,7 @@ from hashbench.cli import main
 from hashbench.codes import unpack
 from hashbench.errors import InputError
 from hashbench.experiment import make_cell, prepare
-from hashbench.figures import select_cases, show
+from hashbench.figures import label_text, select_cases, show
 from hashbench.plots import RED, GridLayout, tile_scale
 
 PROTOCOL = "digits-dsh"
@@ -94,6 +94,16 @@ def test_cases_are_the_lowest_and_highest_precision_with_seeded_ties():
         select_cases(p, 4, 4, seed=0)
     with pytest.raises(InputError, match="at least one"):
         select_cases(p, 0, 0, seed=0)
+
+
+def test_label_text_names_single_and_multi_labels():
+    from types import SimpleNamespace
+
+    single = SimpleNamespace(labels=np.array([2, 0]), class_names=("cat", "dog", "ship"))
+    multi = SimpleNamespace(labels=np.array([[True, False, True], [False, False, False]]),
+                            class_names=("sky", "clouds", "water"))
+    assert label_text(single, 0) == "label: ship"
+    assert label_text(multi, 0) == "labels: sky, water" and label_text(multi, 1) == "labels: none"
 
 
 def red_tiles(png_path, row, n_rows, k=10, side=8):
