@@ -228,10 +228,14 @@ def retrieval_grid(query: np.ndarray, title: str, rows, stem) -> list[Path]:
         draw.text((lay.margin, mid), name, fill=(0, 0, 0), font=font, anchor="lm")
         draw.text((x1 + lay.frame + lay.gap, mid), f"{int(np.sum(relevant))} / {k}", fill=(0, 0, 0), font=font,
                   anchor="lm")
-    paths = []
-    for ext, fmt in (("png", "PNG"), ("pdf", "PDF")):
-        path = Path(f"{stem}.{ext}")
-        with atomic_write(path) as f:
-            img.save(f, format=fmt, resolution=DPI)
-        paths.append(path)
-    return paths
+    png = Path(f"{stem}.png")
+    with atomic_write(png) as f:
+        img.save(f, format="PNG")
+    # the PDF holds the same pixels, losslessly (Pillow's own PDF writer stores RGB as JPEG)
+    fig = plt.figure(figsize=(img.width / DPI, img.height / DPI), dpi=DPI)
+    fig.figimage(np.asarray(img), 0, 0)
+    pdf = Path(f"{stem}.pdf")
+    with atomic_write(pdf) as f:
+        fig.savefig(f, format="pdf", dpi=DPI)
+    plt.close(fig)
+    return [png, pdf]

@@ -62,6 +62,9 @@ def test_red_frames_land_exactly_on_the_true_matches(cells, tmp_path):
     for q in queries:
         png = np.asarray(Image.open(tmp_path / f"grid-query-{q}.png").convert("RGB"))
         assert png.shape[:2] == lay.size[::-1]
+        pdf = (tmp_path / f"grid-query-{q}.pdf").read_bytes()  # the same pixels, not a lossy JPEG
+        assert f"/Subtype /Image /Width {lay.size[0]} /Height {lay.size[1]}".encode() in pdf
+        assert b"/DCTDecode" not in pdf
         p = int(np.searchsorted(split.query, q))
         x0, y0, x1, y1 = lay.query_box()
         assert np.array_equal(png[y0:y1, x0:x1], ds.images[q].repeat(scale, 0).repeat(scale, 1))
