@@ -102,12 +102,17 @@ def _histogram(code, h):
 
 
 @njit(parallel=True, cache=True)
-def _hamming_distances(q, d):
-    out = np.empty((q.shape[0], d.shape[0]), dtype=np.int32)
+def _hamming_distances(q, d, out):
     for i in prange(q.shape[0]):
-        for j in range(d.shape[0]):
-            out[i, j] = _distance(q, i, d, j, q.shape[1])
+        if q.shape[1] == 1:  # one word: a SIMD popcount loop
+            a = q[i, 0]
+            for j in range(d.shape[0]):
+                out[i, j] = _ctpop(a ^ d[j, 0])
+        else:
+            for j in range(d.shape[0]):
+                out[i, j] = _distance(q, i, d, j, q.shape[1])
     return out
+
 
 @njit(parallel=True, cache=True)
 def _popcount_sum(q, d):
@@ -244,9 +249,12 @@ def _no_self(q, self_index):
     return np.full(q.shape[0], -1, dtype=np.int64) if self_index is None else np.asarray(self_index, np.int64)
 
 
-def hamming_distances(q, d):
-    """(nq, nd) int32 Hamming distances. Use on chunks of queries only."""
-    return _hamming_distances(q, d)
+def hamming_distances(q, d, out=None):
+    """(nq, nd) uint16 Hamming distances, into ``out`` when given (reuse one buffer across
+    chunks of queries: a fresh array costs a page fault per 4 KiB). Use on chunks only."""
+    if out is None:
+        out = np.empty((q.shape[0], d.shape[0]), dtype=np.uint16)
+    return _hamming_distances(q, d, out)
 
 
 def popcount_sum(q, d):
