@@ -139,14 +139,14 @@ def test_bad_input_raises_input_error(params, X, y, match):
 @pytest.mark.slow
 def test_short_cifar10_training_beats_lsh_on_pixels(cifar_dir):
     """A CIFAR-10 subset: 5,000 training images, 1,000 test images as queries and database
-    (their own image left out), 12 bits, 300 iterations of batch 200 (12 epochs)."""
+    (their own image left out), 12 bits, 500 iterations of batch 200 (20 epochs)."""
     ds = load_dataset("cifar10", cifar_dir.parent)
     full = get_protocol("cifar10-dsh").split(ds, 0)
     rng = np.random.default_rng(0)
     train = np.sort(rng.choice(full.train, 5000, replace=False))
     query = np.sort(rng.choice(full.query, 1000, replace=False))
     split = type(full)("subset", 0, train, query, query, True)
-    h = get_hasher("dsh", n_bits=12, seed=0, schedule=300, progress=False).fit(ds.images[train], ds.labels[train])
+    h = get_hasher("dsh", n_bits=12, seed=0, schedule=500, progress=False).fit(ds.images[train], ds.labels[train])
     assert h.losses_[-50:].mean() < 0.8 * h.losses_[:10].mean()
     dsh_map, lsh_map = score(h, ds, split), lsh_on_pixels(ds, split, 12)
-    assert dsh_map > lsh_map + 0.1, (dsh_map, lsh_map)
+    assert dsh_map > max(2 * lsh_map, lsh_map + 0.1), (dsh_map, lsh_map)
