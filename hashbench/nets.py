@@ -305,14 +305,20 @@ def resolve_device(device: str) -> torch.device:
         raise InputError(f"device: unknown device {device!r}") from None
 
 
+def _torch_load(path, missing: str, kind: str):
+    """``torch.load(weights_only=True)`` on CPU; a missing file ("no such ``missing``") or an
+    unreadable one ("cannot read it as a ``kind``") is an InputError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"no such {missing}: {path}") from None
+    except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
+        raise InputError(f"cannot read {path} as a {kind} ({type(e).__name__})") from None
+
+
 def load_state(path) -> dict:
     """A model state dict from a saved model or a training checkpoint (``weights_only``)."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"no such model file: {path}") from None
-    except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
-        raise InputError(f"cannot read {path} as a torch state dict ({type(e).__name__})") from None
+    obj = _torch_load(path, "model file", "torch state dict")
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or "mean" not in obj or "head.weight" not in obj:
@@ -377,12 +383,7 @@ def load_history(path) -> dict:
     """The losses a training checkpoint recorded: ``train`` (every iteration), and
     ``test_iterations`` / ``test`` (the held-out loss after those iterations; empty when the
     run had no held-out images)."""
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"no such checkpoint: {path}") from None
-    except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
-        raise InputError(f"cannot read {path} as a training checkpoint ({type(e).__name__})") from None
+    ck = _torch_load(path, "checkpoint", "training checkpoint")
     if not isinstance(ck, dict) or "losses" not in ck:
         raise InputError(f"{path} holds no training history (a model file, not a training checkpoint)")
     test = ck.get("test_losses", torch.zeros(0, 2, dtype=torch.float64)).numpy()
