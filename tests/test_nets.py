@@ -2,6 +2,7 @@
 Caffe release does (see hashbench/nets.py)."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -303,3 +304,9 @@ def test_apply_outputs_and_features():
     assert (feats >= 0).all()
     with torch.no_grad():
         np.testing.assert_allclose(out, net(torch.from_numpy(images.astype(np.float32))).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt")
+def test_retain_freed_memory_is_accepted_by_glibc():
+    # both settings must be accepted (mallopt returns 0 for a value it refuses, e.g. > 32 MiB)
+    assert nets.retain_freed_memory()
