@@ -39,7 +39,7 @@ DISPLAY_COLUMNS = (
     "map_expected", "map_at_k", "precision_r2", "empty_r2_fraction", "train_s", "encode_s", "rank_s",
 )
 
-BASELINES_DIR = Path(__file__).resolve().parent.parent / "baselines"
+BASELINES_DIR = Path(__file__).parent / "baselines"  # a link to the top-level baselines/, shipped in wheels
 BASELINE_COLUMNS = (
     "source", "source_table", "dataset", "method", "features", "bits", "variant", "metric",
     "value", "note",
@@ -206,7 +206,7 @@ def load_baselines(source_table: str | None = None) -> pd.DataFrame:
     one model per cell), metric (``map`` or ``precision_r2``), value, note."""
     files = sorted(BASELINES_DIR.glob("*.csv"))
     if not files:
-        raise InputError(f"no baseline CSVs in {BASELINES_DIR}; install hashbench from its source tree")
+        raise InputError(f"no baseline CSVs in {BASELINES_DIR}: this hashbench installation is incomplete")
     frames = []
     for f in files:
         df = pd.read_csv(f, dtype=str, keep_default_na=False)

@@ -124,3 +124,22 @@ def test_loader_types_and_hand_checked_values():
 def test_unknown_source_table_is_an_input_error():
     with pytest.raises(InputError, match="source table"):
         load_baselines("table9")
+
+
+def test_wheel_ships_the_baselines(tmp_path):
+    """A wheel (not only a source checkout) carries every baselines/*.csv, byte for byte,
+    where load_baselines looks for them."""
+    import subprocess
+    import sys
+    import zipfile
+
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)],
+        capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr  # setuptools comes with the test extra
+    (wheel,) = tmp_path.glob("hashbench-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        shipped = {Path(n).name: z.read(n) for n in z.namelist() if n.startswith("hashbench/baselines/")}
+    expected = {f.name: f.read_bytes() for f in (REPO / "baselines").glob("*.csv")}
+    assert expected and shipped == expected
+    assert BASELINES_DIR.resolve() == (REPO / "baselines").resolve()
