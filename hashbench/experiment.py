@@ -257,11 +257,41 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     }
 
 
-def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, store=None, log=None, models=None):
+def _model_file(cell: Cell, data_dir=None, models=None) -> Path | None:
+    """The model file a cell trains (or loads), or None for a method that keeps none."""
+    if "checkpoint" not in cell.hasher().get_params():
+        return None
+    ds = _dataset(cell.dataset, data_dir)
+    return model_path(cell, get_protocol(cell.protocol).split(ds, cell.seed), models)
+
+
+def model_waves(cells, data_dir=None, models=None) -> tuple[list[Cell], list[Cell]]:
+    """Split cells for parallel running: the first cell of each model file (and every cell
+    of a method without one), then the cells that would train a model file again and must
+    instead wait for it and load it."""
+    first, second, trained = [], [], set()
+    for c in cells:
+        path = _model_file(c, data_dir, models)
+        (second if path is not None and path in trained else first).append(c)
+        trained.add(path)
+    return first, second
+
+
+def _dropped(task) -> None:
+    task()
+
+
+def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, store=None, log=None, models=None,
+             alongside=()):
     """Run the cells not yet in the result file ``out`` (all of them with ``force``), writing
     each row atomically as soon as its cell finishes, ``jobs`` cells at a time (joblib
-    processes). Returns the rows of all the cells, in the given order, as read back from
-    ``out``. ``log`` (optional) receives one line per finished or skipped cell."""
+    processes, one thread each). Returns the rows of all the cells, in the given order, as
+    read back from ``out``. ``log`` (optional) receives one line per finished or skipped cell.
+
+    In parallel, cells that share a model file (DSH under two protocols with one training
+    set) never train it twice at once: the first trains it, the others wait for a second
+    wave and load it. ``alongside``: other zero-argument tasks (picklable) run in the same
+    pool beside the first wave (with ``jobs=1``, before it); their results are dropped."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InputError(f"jobs must be a positive integer, got {jobs!r}")
     data_dir = None if data_dir is None else str(data_dir)
@@ -275,14 +305,23 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     for dataset, features in dict.fromkeys((c.dataset, c.features) for c in todo if c.features != IMAGES):
         # fill the feature store once, here, rather than in several workers at once
         FeatureStore(store).get(_dataset(dataset, data_dir), extractor(features), report=log)
-    if jobs == 1 or len(todo) <= 1:
+    if jobs == 1 or len(todo) + len(alongside) <= 1:
+        for task in alongside:
+            task()
         rows = (run_cell(c, data_dir, store, models) for c in todo)
     else:
         from joblib import Parallel, delayed
 
-        rows = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-            delayed(run_cell)(c, data_dir, store, models) for c in todo
-        )
+        first, second = model_waves(todo, data_dir, models)
+
+        def waves():
+            pool = Parallel(n_jobs=jobs, return_as="generator_unordered")
+            tasks = [delayed(run_cell)(c, data_dir, store, models) for c in first]
+            yield from (r for r in pool(tasks + [delayed(_dropped)(t) for t in alongside]) if r is not None)
+            if second:
+                yield from pool(delayed(run_cell)(c, data_dir, store, models) for c in second)
+
+        rows = waves()
     for row in rows:
         write_row(out, row, replace=force)
         if log is not None:

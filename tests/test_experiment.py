@@ -225,3 +225,26 @@ def test_image_method_learns_from_the_split_images(store, tmp_path):
     ref = evaluate(h.encode(ds.images[split.query]), h.encode(ds.images[split.database]),
                    ds.labels[split.query], ds.labels[split.database], 16, self_index=split.self_index())
     assert (row["features"], row["map"], row["precision_r2"]) == ("images", ref["map"], ref["precision_at_radius"]["2"])
+
+
+def test_parallel_waves_never_train_one_model_twice(tmp_path):
+    # DSH under digits-dsh and digits-standard shares one training set, hence one model file
+    shared = [make_cell("digits", p, IMAGES, "dsh", 12, 0) for p in ("digits-dsh", "digits-standard")]
+    other = make_cell("digits", "digits-dsh", IMAGES, "dsh", 12, 1)
+    lsh = make_cell("digits", "digits-dsh", "pixels", "lsh", 12, 0)
+    first, second = experiment.model_waves([*shared, lsh, other], models=tmp_path)
+    assert first == [shared[0], lsh, other] and second == [shared[1]]
+    assert experiment._model_file(shared[0], models=tmp_path) == experiment._model_file(shared[1], models=tmp_path)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_tasks_alongside_the_cells_run_in_the_same_pool(store, tmp_path, jobs):
+    import functools
+    from pathlib import Path
+
+    marker = tmp_path / "side-task-ran"
+    cells = plan_cells(["lsh"], [8, 16], [0], dataset="digits")
+    rows = run_grid(cells, tmp_path / "run.csv", jobs=jobs, store=store,
+                    alongside=[functools.partial(Path.write_text, marker, "yes")])
+    assert marker.read_text() == "yes"
+    assert rows["bits"].tolist() == [8, 16]  # the task's result is not a row
