@@ -80,12 +80,14 @@ def figure6(rows, stem, pr_bits: int = 48) -> list[Path]:
     return save(fig, stem)
 
 
-def pr_figure(panels, stem, width: float = 5.0) -> list[Path]:
+def pr_figure(panels, stem, width: float = 5.0, suptitle: str | None = None) -> list[Path]:
     """Supplementary Figures 2, 3 and 5: a grid of PR panels; ``panels`` is a list of figure
     rows, each a list of (title, result rows, line names)."""
     n_cols = max(len(r) for r in panels)
     fig, axes = plt.subplots(len(panels), n_cols, figsize=(width * n_cols, 0.9 * width * len(panels)),
                              squeeze=False, layout="constrained")
+    if suptitle:
+        fig.suptitle(suptitle)
     for ax_row, row in zip(axes, panels):
         for ax, (title, rows, names) in zip(ax_row, row):
             pr_curves(ax, rows, title, names)
@@ -126,6 +128,7 @@ def loss_curves(panels, stem) -> list[Path]:
     it. The panels share their y axis."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), sharey=True, squeeze=False,
                              layout="constrained")
+    top = 0.0
     for ax, (title, h) in zip(axes[0], panels):
         train = np.asarray(h["train"])
         it = np.arange(1, train.size + 1)
@@ -133,11 +136,17 @@ def loss_curves(panels, stem) -> list[Path]:
         smooth = np.convolve(train, np.ones(window) / window, mode="valid")
         ax.plot(it, train, color="tab:blue", alpha=0.25, lw=0.6)
         ax.plot(it[window - 1:], smooth, color="tab:blue", label=f"train (mean of {window} iterations)")
+        top = max(top, float(smooth.max()))
         if len(h["test_iterations"]):
             ax.plot(h["test_iterations"], h["test"], color="tab:red", marker=".", label="test")
+            top = max(top, float(np.max(h["test"])))
+        else:
+            title += "\n(no test loss recorded)"
         ax.set(title=title, xlabel="iteration", ylabel="loss")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    # the first iterations' loss is many times the rest: scale to the curves, clip that spike
+    axes[0][0].set_ylim(0, 1.15 * top)
     return save(fig, stem)
 
 

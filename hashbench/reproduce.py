@@ -254,10 +254,10 @@ def _draw_figure2(s: Setup, grids: Grids, stem) -> list[Path]:
     return pr_figure(panels, stem)
 
 
-def _by_bits(s: Setup, rows: pd.DataFrame, what: str) -> list[Path]:
+def _by_bits(s: Setup, rows: pd.DataFrame) -> list[Path]:
     panels = []
     for p, part in rows.groupby("protocol", sort=False):
-        panels.append([(f"{s.dataset}, {p}: {b} bits, {what}", g, g.apply(paper_name, axis=1))
+        panels.append([(f"{s.dataset}, {p}: {b} bits", g, g.apply(paper_name, axis=1))
                        for b, g in part.groupby("bits") if b in BITS[1:]])
     return panels
 
@@ -265,7 +265,7 @@ def _by_bits(s: Setup, rows: pd.DataFrame, what: str) -> list[Path]:
 def _draw_figure3(s: Setup, grids: Grids, stem) -> list[Path]:
     from .plots import pr_figure
 
-    return pr_figure(_by_bits(s, grids["table2"][1], "from scratch vs fine-tuned"), stem)
+    return pr_figure(_by_bits(s, grids["table2"][1]), stem, suptitle="DSH from scratch vs fine-tuned from 12 bits")
 
 
 def _draw_figure4(s: Setup, grids: Grids, stem) -> list[Path]:
@@ -288,7 +288,7 @@ def _draw_figure5(s: Setup, grids: Grids, stem) -> list[Path]:
     tuned = grids["table2"][1]
     tuned = tuned[tuned.apply(variant, axis=1) == "finetuned"]
     rows = pd.concat([tuned, best_ensembles(grids["table3"][1])], ignore_index=True)
-    return pr_figure(_by_bits(s, rows, "fine-tuned vs ensemble"), stem)
+    return pr_figure(_by_bits(s, rows), stem, suptitle="DSH fine-tuned vs ensembles of 12-bit models")
 
 
 def _draw_figure6(s: Setup, grids: Grids, stem) -> list[Path]:
