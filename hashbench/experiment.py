@@ -285,7 +285,7 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
              alongside=()):
     """Run the cells not yet in the result file ``out`` (all of them with ``force``), writing
     each row atomically as soon as its cell finishes, ``jobs`` cells at a time (joblib
-    processes, one thread each). Returns the rows of all the cells, in the given order, as
+    processes that split the cores). Returns the rows of all the cells, in the given order, as
     read back from ``out``. ``log`` (optional) receives one line per finished or skipped cell.
 
     In parallel, cells that share a model file (DSH under two protocols with one training
