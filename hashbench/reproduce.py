@@ -91,7 +91,7 @@ class Setup:
 
 def _table4(s: Setup, run) -> list:
     # stage 1: the three CNNs (12-bit DSH behind CNN-ours, 48-bit DSH, CNN-cls), which depend
-    # on nothing; with --jobs 3 they train side by side, one thread each
+    # on nothing; with --jobs 3 (reproduce's default) they train side by side
     base = [s.dsh(p, 12) for p in s.protocols]
     run(base + [s.dsh(p, 48) for p in s.protocols], alongside=[functools.partial(_classifier, s)])
     cls_model = _classifier(s)
