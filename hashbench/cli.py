@@ -291,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--dataset", default="cifar10", help="cifar10 (default), nuswide (needs its images) or digits")
     rp.add_argument("--protocol", help="comma list; default: both cifar10-dsh and cifar10-standard on CIFAR-10")
     rp.add_argument("--budget", default="quick", help="DSH schedule: quick (default, fits a 2-core CPU), paper "
-                    "(the released 70k-iteration SGD), or an iteration count for smoke tests")
+                    "(the released 70k-iteration SGD), or an iteration count N: the quick schedule shortened to N iterations, "
+                    "its lr steps scaled (smoke tests, or a grid that must fit a time limit; N is part of each cell)")
     rp.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
     rp.add_argument("--out-dir", default="results", help="where NAME.csv, NAME-vs-paper.csv and figures go")
     rp.add_argument("--jobs", type=int, default=3, help="cells run in parallel, in joblib processes that split the "
