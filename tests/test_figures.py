@@ -56,6 +56,7 @@ def test_figure1_histograms_the_outputs_whose_signs_are_the_codes(out):
     assert len(rows) == 2 * 8 and table.empty  # table1's grid on both digits protocols
     for _, row in rows[rows["protocol"] == "digits-dsh"].iterrows():
         params = json.loads(row["params"])
+        assert params["schedule"] == (f"paper:{BUDGET}" if params.get("relax") == "sigmoid" else BUDGET)
         cell = make_cell("digits", "digits-dsh", "images", "dsh", 12, 0, **params)
         ds, split, hasher, X = prepare(cell, models=out / "models")
         hasher.fit(X[split.train], ds.labels[split.train])  # loads the stored model
@@ -89,6 +90,18 @@ def test_figure5_compares_finetuned_with_the_best_ensembles(out):
     for _, b in best.iterrows():
         same = ens[(ens["protocol"] == b["protocol"]) & (ens["bits"] == b["bits"])]
         assert b["map"] == same["map"].max() and len(same) == {24: 6, 36: 4, 48: 1}[b["bits"]]
+
+
+def test_table1_trains_the_sigmoid_models_with_the_releases_sgd_for_as_long():
+    from hashbench.nets import get_schedule
+    from hashbench.reproduce import EXPERIMENTS, Setup
+
+    for budget, sgd in (("quick", "paper:8000"), ("paper", "paper"), (500, "paper:500")):
+        cells = EXPERIMENTS["table1"](Setup("digits", ("digits-dsh",), budget), None)
+        schedules = [json.loads(c.params).get("schedule", "quick") for c in cells]
+        assert schedules == [budget] * 4 + [sgd] * 4
+        assert get_schedule(sgd).optimizer == "sgd"
+        assert get_schedule(sgd).iterations == get_schedule(budget).iterations
 
 
 def test_table1_compares_the_default_model_with_the_papers_alpha_0_01_row():

@@ -190,7 +190,10 @@ def test_schedules():
     quick = nets.get_schedule("quick")
     assert short.iterations == 80 and short.optimizer == quick.optimizer
     assert short.milestones == tuple(round(m * 80 / quick.iterations) for m in quick.milestones)
-    for bad in ("fast", 0, -3, 2.5, True):
+    sgd = nets.get_schedule("paper:7000")  # the release's solver, a tenth as long
+    assert (sgd.optimizer, sgd.iterations, sgd.weight_decay, sgd.milestones) == ("sgd", 7_000, 0.004, (6_000, 6_500))
+    assert nets.get_schedule("paper:300", finetune=True).step == 40  # 4,000 of 30,000
+    for bad in ("fast", 0, -3, 2.5, True, "paper:", "paper:0", "paper:x"):
         with pytest.raises(InputError, match="schedule"):
             nets.get_schedule(bad)
 
