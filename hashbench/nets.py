@@ -14,8 +14,8 @@ Deliberate deviations from the release, each small and stated where it lives:
 - the default "quick" schedule uses Adam (see :data:`SCHEDULES`); "paper" is the release.
   Adam does not suit the sigmoid-relaxed loss: its first steps, a step of lr in every weight
   whatever the gradient's size, take the outputs to |x| ~ 1000 on raw-pixel inputs, where the
-  sigmoid is flat and training stops with one code for every image (CIFAR-10, 12 bits: all
-  four margins of Table 1). SGD, whose steps scale with the gradient, trains it; Table 1's
+  sigmoid is flat and training stops with one code for every image (CIFAR-10, 12 bits:
+  margins 6, 3 and 2 of Table 1). SGD, whose steps scale with the gradient, trains it; Table 1's
   sigmoid models therefore use the release's solver (``"paper:N"``).
 """
 
