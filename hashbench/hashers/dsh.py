@@ -34,7 +34,8 @@ class DSH(Hasher):
     ``alpha`` the regulariser weight (0.01 released); ``relax`` None or ``"sigmoid"``;
     ``margin`` None = 2k (released) for the plain loss, required with ``relax="sigmoid"``;
     ``schedule`` ``"quick"`` (default, fits a 2-core CPU), ``"paper"`` (the release), an
-    iteration count N (quick, shortened) or ``"paper:N"`` (the release's SGD, shortened); ``batch_size`` (200 released); ``device`` ``"auto"`` = CUDA when present;
+    iteration count N (quick, shortened) or ``"paper:N"`` (the release's SGD, shortened);
+    ``batch_size`` (200 released); ``device`` ``"auto"`` = CUDA when present;
     ``init_from`` a trained model file: fine-tune from it (its layers and mean image, a new
     output layer at lr x10, the fine-tuning schedule); ``checkpoint`` a file to save training
     state to and resume from (a finished checkpoint is loaded without training);
