@@ -313,3 +313,28 @@ def test_apply_outputs_and_features():
 def test_retain_freed_memory_is_accepted_by_glibc():
     # both settings must be accepted (mallopt returns 0 for a value it refuses, e.g. > 32 MiB)
     assert nets.retain_freed_memory()
+
+
+@pytest.mark.slow
+def test_adam_collapses_the_sigmoid_relaxed_loss_and_sgd_trains_it(data_root):
+    """Why Table 1's sigmoid models train with the release's SGD (README, supplementary
+    Table 1): 20 iterations on 4,000 CIFAR-10 images. Adam's first steps take the outputs
+    where the sigmoid is flat (one code for every test image); SGD keeps training."""
+    from dataclasses import replace
+
+    from hashbench.datasets import load_dataset
+
+    ds = load_dataset("cifar10", data_root)
+    probe = ds.images[50_000:50_200]
+    solvers = {"adam": nets.get_schedule(20), "sgd": replace(nets.get_schedule("paper:20"), milestones=())}
+    found = {}
+    for name, schedule in solvers.items():
+        net = nets.new_net(12, 32, 0)
+        losses = nets.train(net, ds.images[:4000], lambda o, t: nets.dsh_loss(o, t, 6.0, 0.0, "sigmoid"),
+                            ds.labels[:4000], schedule, seed=0, device="cpu", progress=False)
+        out = nets.apply(net, probe, "outputs", device="cpu")
+        found[name] = (np.abs(out).max(), len({tuple(r) for r in out > 0}), losses)
+    assert found["adam"][0] > 100 and found["adam"][1] == 1
+    assert found["adam"][2][-1] >= found["adam"][2][0]  # nothing learned
+    assert found["sgd"][0] < 100 and found["sgd"][1] > 10
+    assert found["sgd"][2][-5:].mean() < found["sgd"][2][:5].mean()
