@@ -248,12 +248,12 @@ def get_schedule(schedule, finetune: bool = False) -> Schedule:
     quick schedule shortened to N iterations; ``"paper:N"``: the release's SGD solver
     shortened to N iterations. A shortened schedule scales its lr steps along."""
     suffix = "-finetune" if finetune else ""
-    if isinstance(schedule, str) and schedule.startswith("paper:"):
-        n = schedule.removeprefix("paper:")
-        if not (n.isdigit() and int(n) >= 1):
-            raise InputError(f"schedule 'paper:N' needs a positive iteration count N, got {schedule!r}")
-        return _shortened(SCHEDULES["paper" + suffix], int(n))
     if isinstance(schedule, str):
+        if schedule.startswith("paper:"):
+            n = schedule.removeprefix("paper:")
+            if not (n.isdigit() and int(n) >= 1):
+                raise InputError(f"schedule 'paper:N' needs a positive iteration count N, got {schedule!r}")
+            return _shortened(SCHEDULES["paper" + suffix], int(n))
         if schedule not in ("quick", "paper"):
             raise InputError(f"schedule must be 'quick', 'paper', 'paper:N' or an iteration count, got {schedule!r}")
         return SCHEDULES[schedule + suffix]
