@@ -407,7 +407,7 @@ def held_out_loss(net: DSHNet, loss_fn, images: np.ndarray, targets, batch_size:
         if x.shape[0] < 2:
             break
         out = net(torch.from_numpy(x.astype(np.float32)).to(device))
-        total += loss_fn(out, torch.as_tensor(np.asarray(targets[s : s + batch_size])).to(device)).item() * x.shape[0]
+        total += loss_fn(out, torch.tensor(np.asarray(targets[s : s + batch_size])).to(device)).item() * x.shape[0]
         count += x.shape[0]
     net.train()
     return total / count
@@ -473,7 +473,7 @@ def train(
         opt.load_state_dict(ck["optimizer"])
         start, losses = int(ck["iteration"]), ck["losses"].tolist()
         test_losses = ck["test_losses"].tolist() if "test_losses" in ck else []
-    targets_t = torch.as_tensor(np.asarray(targets))
+    targets_t = torch.tensor(np.asarray(targets))  # a copy: the labels may be read-only (memory-mapped)
     bar = _progress(schedule.iterations, start, progress)
     net.train()
     t0, seen = time.perf_counter(), 0

@@ -142,7 +142,7 @@ def test_test_losses_are_recorded_without_changing_training_and_survive_save_loa
     # the last test loss is the loss of the final network on the held-out images, by hand:
     # batches of 200 (200 + 97 images), weighted by size
     out = nets.apply(net, images, device="cpu")
-    parts = [(nets.dsh_loss(torch.from_numpy(out[s:s + 200]), torch.from_numpy(labels[s:s + 200]), 24.0, 0.01).item(),
+    parts = [(nets.dsh_loss(torch.from_numpy(out[s:s + 200]), torch.tensor(labels[s:s + 200]), 24.0, 0.01).item(),
               len(out[s:s + 200])) for s in range(0, len(out), 200)]
     assert history["test"][-1] == pytest.approx(sum(v * n for v, n in parts) / len(out), rel=1e-5)
     assert history["test"][0] > history["test"][-1]  # the network learns
