@@ -12,7 +12,6 @@ The seed is the split's seed and the hasher's seed (which also draws a supervise
 
 import functools
 import hashlib
-import inspect
 import json
 import os
 import platform
@@ -28,8 +27,9 @@ from .datasets import load_dataset, resolve_dataset
 from .errors import InputError
 from .features import FeatureStore, get_extractor, parse_param
 from .hashers import HASHERS, get_hasher
-from .hashers.base import check_n_bits
+from .hashers.base import MAX_BITS
 from .metrics import evaluate
+from .params import SEED, Interval, Options, check
 from .protocols import default_protocol, get_protocol
 from .results import KEY_COLUMNS, check_output, done_cells, read_results, row_key, write_row
 
@@ -89,25 +89,22 @@ def make_cell(dataset: str, protocol: str, features: str, method: str, bits: int
               n_labelled: int | str | None = None, **params) -> Cell:
     """A validated cell in canonical form. ``n_labelled`` (a count, ``"all"``, or None for the
     method's own default) is recorded as the value the method will use, and dropped for
-    methods without that parameter; ``features`` is dropped for methods that take images;
-    ``params`` equal to the method's defaults are dropped, so one setting has one key."""
+    methods that do not declare ``uses_labelled_subset``; ``features`` is dropped for methods
+    that take images; ``params`` equal to the method's defaults are dropped, so one setting
+    has one key."""
     if method not in HASHERS:
         get_hasher(method)  # raises the InputError that lists the known methods
     cls = HASHERS[method]
-    check_n_bits(bits)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be an integer >= 0, got {seed!r}")
-    defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
-                if p.default is not inspect.Parameter.empty}
-    if "n_labelled" in defaults:
+    check(bits, "n_bits", Interval(int, 1, MAX_BITS))
+    check(seed, "seed", SEED)
+    defaults = cls().get_params(deep=False)
+    if cls.uses_labelled_subset:
         if n_labelled is None:
             n_labelled = defaults["n_labelled"]
         if n_labelled is None or n_labelled == "all":
             labelled = "all"
-        elif isinstance(n_labelled, (int, np.integer)) and not isinstance(n_labelled, bool) and n_labelled >= 1:
-            labelled = str(int(n_labelled))
         else:
-            raise InputError(f"n_labelled must be a positive integer or 'all', got {n_labelled!r}")
+            labelled = str(check(n_labelled, "n_labelled", [Interval(int, 1, None), Options("all")]))
     else:
         labelled = ""
     params = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
@@ -121,20 +118,26 @@ def make_cell(dataset: str, protocol: str, features: str, method: str, bits: int
         n_labelled=labelled,
         params=json.dumps(params, sort_keys=True, separators=(",", ":")),
     )
-    cell.hasher()  # refuse unknown parameters now, not after other cells ran
+    cell.hasher().check_params()  # refuse unknown or bad parameters now, not after other cells ran
     return cell
 
 
 def plan_cells(methods, bits, seeds, features=None, dataset: str = "auto", protocol: str | None = None,
-               n_labelled=None, data_dir=None, log=None, params=None) -> list[Cell]:
-    """The cells of ``hashbench run``: every method x features x bits x seed, in that order,
-    without repeats. Defaults: ``dataset="auto"`` is the protocol's dataset when a protocol
-    is given, else CIFAR-10 when found, else the bundled digits; the protocol is the
-    dataset's default; ``features`` is ``["gist"]`` (the paper's hand-crafted features) for
-    images of at least 32 pixels a side and ``["pixels"]`` for smaller ones (8x8 digits),
-    where GIST's 4x4 grid of Gabor responses has next to nothing to describe. ``params`` are
-    further hasher parameters given to every method (``n_anchors`` for KSH, ``schedule`` for
-    DSH). ``log`` receives a line for each default it resolved."""
+               n_labelled=None, data_dir=None, log=None) -> list[Cell]:
+    """The cells of one dataset and protocol: every method x features x bits x seed x
+    n_labelled, in that order, without repeats. ``methods`` holds names or ``(name, params)``
+    pairs (one pair per point of a method's own parameter grid; :mod:`hashbench.config`
+    expands the grids). ``n_labelled`` is None (each method's default), one value, or a list:
+    a grid axis for methods that declare ``uses_labelled_subset`` (others get one cell).
+
+    Defaults: ``dataset="auto"`` is the protocol's dataset when a protocol is given, else
+    CIFAR-10 when found, else the bundled digits; the protocol is the dataset's default;
+    ``features`` is ``["gist"]`` (the paper's hand-crafted features) for images of at least
+    32 pixels a side and ``["pixels"]`` for smaller ones (8x8 digits), where GIST's 4x4 grid
+    of Gabor responses has next to nothing to describe. ``log`` receives a line for each
+    default it resolved."""
+    methods = [(m, {}) if isinstance(m, str) else (m[0], dict(m[1])) for m in methods]
+    labelled = n_labelled if isinstance(n_labelled, (list, tuple)) else [n_labelled]
     notices = []
     if protocol is not None:
         proto_ds = get_protocol(protocol).dataset
@@ -146,18 +149,22 @@ def plan_cells(methods, bits, seeds, features=None, dataset: str = "auto", proto
         protocol = default_protocol(dataset)
         notices += [notice] if notice else []
         notices.append(f"protocol: {protocol} (the default for {dataset}): {get_protocol(protocol).description}")
+    for m, _ in methods:
+        if m not in HASHERS:
+            get_hasher(m)  # the InputError listing the methods, before any data is loaded
     if not features:
         h, w = _dataset(dataset, None if data_dir is None else str(data_dir)).images.shape[1:3]
         features = ["gist"] if min(h, w) >= 32 else ["pixels"]
-        if any(HASHERS.get(m) is not None and HASHERS[m].input_kind != IMAGES for m in methods):
+        if any(HASHERS[m].input_kind != IMAGES for m, _ in methods):
             notices.append(f"features: {features[0]} (the default for {h}x{w} images)")
     for f in features:
         extractor(f)  # an unknown name fails before anything runs
-    reserved = sorted({"n_bits", "bits", "seed", "n_labelled"} & set(params or {}))
-    if reserved:
-        raise InputError(f"--param {reserved[0]}: give it with its own option (--bits, --seed, --n-labelled)")
-    cells = [make_cell(dataset, protocol, f, m, b, s, n_labelled, **(params or {}))
-             for m in methods for f in features for b in bits for s in seeds]
+    for m, params in methods:
+        reserved = sorted({"n_bits", "bits", "seed", "n_labelled"} & set(params))
+        if reserved:
+            raise InputError(f"{m}: parameter {reserved[0]} is a grid axis; give it as bits, seeds or n_labelled")
+    cells = [make_cell(dataset, protocol, f, m, b, s, nl, **params)
+             for m, params in methods for f in features for b in bits for s in seeds for nl in labelled]
     if log:  # only now that every cell is valid: a user error comes alone
         for line in notices:
             log(line)
@@ -188,14 +195,15 @@ def _features(dataset: str, data_dir: str | None, features: str, store: str | No
 
 def prepare(cell: Cell, data_dir=None, store=None, models=None):
     """What fitting a cell needs: (dataset, split, unfitted hasher, inputs X of every image).
-    A hasher with a ``checkpoint`` parameter (DSH) gets :func:`model_path` under ``models``,
-    so its fit trains there once and loads the finished model ever after."""
+    A hasher that declares ``trains_model_file`` (DSH) gets :func:`model_path` under
+    ``models`` as its ``checkpoint``, so its fit trains there once and loads the finished
+    model ever after."""
     data_dir = None if data_dir is None else str(data_dir)
     store = None if store is None else str(store)
     ds = _dataset(cell.dataset, data_dir)
     split = get_protocol(cell.protocol).split(ds, cell.seed)
     hasher = cell.hasher()
-    if "checkpoint" in hasher.get_params() and hasher.checkpoint is None:
+    if hasher.trains_model_file and hasher.checkpoint is None:
         path = model_path(cell, split, models)
         path.parent.mkdir(parents=True, exist_ok=True)
         hasher.set_params(checkpoint=str(path))
@@ -204,11 +212,11 @@ def prepare(cell: Cell, data_dir=None, store=None, models=None):
 
 
 def fit_cell(ds, split, hasher, X):
-    """Fit a prepared hasher on the split's training part. A hasher whose ``fit`` takes
-    ``eval_set`` (DSH) also gets the split's queries, never trained on, to record its test
-    loss while training (supplementary Figure 4)."""
+    """Fit a prepared hasher on the split's training part. A hasher that declares
+    ``monitors_held_out`` (DSH) also gets the split's queries, never trained on, to record its
+    test loss while training (supplementary Figure 4)."""
     extra = {}
-    if "eval_set" in inspect.signature(hasher.fit).parameters:
+    if hasher.monitors_held_out:
         extra["eval_set"] = (X[split.query], ds.labels[split.query])
     return hasher.fit(X[split.train], ds.labels[split.train] if hasher.supervised else None, **extra)
 
@@ -219,7 +227,7 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     ``map`` is always over the whole ranking; ``map_at_k`` is filled for protocols scored at a
     cut-off (``Protocol.topk``). Timings: ``train_s`` is ``fit``, ``encode_s`` encoding the query and database parts,
     ``rank_s`` the whole ``metrics.evaluate`` call (ranking plus every metric). Loading data
-    and features (cached per process) is not timed. A hasher with a ``checkpoint`` parameter
+    and features (cached per process) is not timed. A hasher that declares ``trains_model_file``
     (DSH) trains into :func:`model_path` under ``models`` and loads it when it is finished
     there, so ``train_s`` of a reused model is its loading time."""
     ds, split, hasher, X = prepare(cell, data_dir, store, models)
@@ -259,7 +267,7 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
 
 def _model_file(cell: Cell, data_dir=None, models=None) -> Path | None:
     """The model file a cell trains (or loads), or None for a method that keeps none."""
-    if "checkpoint" not in cell.hasher().get_params():
+    if not HASHERS[cell.method].trains_model_file:
         return None
     ds = _dataset(cell.dataset, data_dir)
     return model_path(cell, get_protocol(cell.protocol).split(ds, cell.seed), models)
@@ -281,6 +289,15 @@ def _dropped(task) -> None:
     task()
 
 
+def _worker_cell(plugins, cell: Cell, data_dir, store, models) -> dict:
+    """``run_cell`` in a worker process, after loading the parent's plugins there (a fresh
+    process knows only the built-in methods)."""
+    from .plugins import load_plugins
+
+    load_plugins(plugins)
+    return run_cell(cell, data_dir, store, models)
+
+
 def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, store=None, log=None, models=None,
              alongside=()):
     """Run the cells not yet in the result file ``out`` (all of them with ``force``), writing
@@ -291,9 +308,9 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     In parallel, cells that share a model file (DSH under two protocols with one training
     set) never train it twice at once: the first trains it, the others wait for a second
     wave and load it. ``alongside``: other zero-argument tasks (picklable) run in the same
-    pool beside the first wave (with ``jobs=1``, before it); their results are dropped."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InputError(f"jobs must be a positive integer, got {jobs!r}")
+    pool beside the first wave (with ``jobs=1``, before it); their results are dropped.
+    Workers load the plugins the cells' methods come from (:func:`plugins.worker_modules`)."""
+    jobs = check(jobs, "jobs", Interval(int, 1, None))
     data_dir = None if data_dir is None else str(data_dir)
     store = None if store is None else str(store)
     check_output(out)
@@ -312,14 +329,17 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     else:
         from joblib import Parallel, delayed
 
+        from .plugins import worker_modules
+
+        plugins = worker_modules(c.method for c in todo)
         first, second = model_waves(todo, data_dir, models)
 
         def waves():
             pool = Parallel(n_jobs=jobs, return_as="generator_unordered")
-            tasks = [delayed(run_cell)(c, data_dir, store, models) for c in first]
+            tasks = [delayed(_worker_cell)(plugins, c, data_dir, store, models) for c in first]
             yield from (r for r in pool(tasks + [delayed(_dropped)(t) for t in alongside]) if r is not None)
             if second:
-                yield from pool(delayed(run_cell)(c, data_dir, store, models) for c in second)
+                yield from pool(delayed(_worker_cell)(plugins, c, data_dir, store, models) for c in second)
 
         rows = waves()
     for row in rows:

@@ -70,6 +70,7 @@ class Setup:
     data_dir: str | None = None
     store: str | None = None
     models: Path = MODELS_DIR
+    dry: bool = False  # plan only (``--print-config``): train no model that a later stage needs
 
     def hand_features(self) -> str:
         """GIST for real photographs; raw pixels for 8x8 digits, where GIST has little to see."""
@@ -112,7 +113,7 @@ def _classifier(s: Setup) -> Path:
 
     budget = s.budget if s.budget in ("quick", "paper") else f"it{s.budget}"
     path = s.models / s.dataset / f"cnn-cls-s{s.seed}-{budget}.pt"
-    if not path.is_file():
+    if not path.is_file() and not s.dry:
         path.parent.mkdir(parents=True, exist_ok=True)
         record = train_classifier(path, seed=s.seed, schedule=s.budget, protocol=s.protocols[0],
                                   data_dir=s.data_dir, command="hashbench reproduce table4")
@@ -328,11 +329,8 @@ FIGURES: dict[str, tuple[tuple[str, ...], Callable]] = {
 NAMES = tuple(sorted({*EXPERIMENTS, *FIGURES}))
 
 
-def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
-              out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
-              models=None, log=print) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
-    """Run experiment ``name`` (a table's grid, or the grids a figure draws from, then the
-    figure); return (result rows, comparison with the paper, figure files)."""
+def _setup(name, dataset, budget, protocols, seed, data_dir, store, models, dry=False) -> Setup:
+    """The checked setup of a reproduction (every argument checked before anything runs)."""
     if name not in NAMES:
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
@@ -345,8 +343,33 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
     for p in protocols:
         if get_protocol(p).dataset != dataset:
             raise InputError(f"--protocol {p} is for dataset {get_protocol(p).dataset}, not {dataset}")
-    s = Setup(dataset, protocols, budget, seed, None if data_dir is None else str(data_dir),
-              None if store is None else str(store), Path(models) if models else MODELS_DIR)
+    return Setup(dataset, protocols, budget, seed, None if data_dir is None else str(data_dir),
+                 None if store is None else str(store), Path(models) if models else MODELS_DIR, dry)
+
+
+def print_config(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
+                 data_dir=None, models=None) -> str:
+    """The grids ``reproduce NAME`` runs, as one ``run --config`` TOML file (nothing runs or
+    trains). Stages are flattened: cells whose features or starting model come from an earlier
+    stage name the files that stage writes under ``runs/models/``."""
+    from .config import from_cells, to_toml
+
+    s = _setup(name, dataset, budget, protocols, seed, data_dir, None, models, dry=True)
+    sources = FIGURES.get(name, ((name,), None))[0]
+    if not sources:
+        raise InputError(f"{name} draws from no grid (it is `hashbench show`'s figure); nothing to print")
+    cells = [c for n in sources for c in EXPERIMENTS[n](s, lambda cells, alongside=(): None)]
+    note = (f"hashbench reproduce {name} --dataset {dataset} --budget {budget} --seed {seed}, as a grid for "
+            f"`hashbench run --config`.\nModel files named here are trained by `hashbench reproduce {name}`.")
+    return to_toml(from_cells(cells), note)
+
+
+def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
+              out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
+              models=None, log=print) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+    """Run experiment ``name`` (a table's grid, or the grids a figure draws from, then the
+    figure); return (result rows, comparison with the paper, figure files)."""
+    s = _setup(name, dataset, budget, protocols, seed, data_dir, store, models)
 
     def stem(n: str) -> Path:
         return Path(out_dir) / (n if dataset == "cifar10" else f"{n}-{dataset}")
