@@ -125,7 +125,7 @@ def _experiment(args):
     seeds = _comma_list(args.seeds, "--seeds", int) if getattr(args, "seeds", None) is not None else [args.seed or 0]
     return config.from_flags(
         methods=_comma_list(args.methods, "--methods"),
-        bits=_comma_list(args.bits, "--bits", int) if args.bits is not None else config.DEFAULT_BITS,
+        bits=_comma_list(str(args.bits), "--bits", int) if args.bits is not None else config.DEFAULT_BITS,
         seeds=seeds,
         features=_comma_list(args.features, "--features") if args.features else None,
         datasets=_comma_list(args.dataset, "--dataset") if args.dataset else ["auto"],
@@ -184,7 +184,6 @@ def _cmd_show(args) -> int:
     from .figures import plan_show, show
 
     budget = int(args.budget) if args.budget.isdigit() else args.budget
-    args.bits, args.seeds = str(args.bits), None
     cells = plan_show(_experiment(args).cells(data_dir=args.data_dir, log=lambda line: print(line, file=sys.stderr)),
                       budget)
     queries = _comma_list(args.queries, "--queries", int) if args.queries else None

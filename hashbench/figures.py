@@ -24,6 +24,7 @@ from .experiment import Cell, fit_cell, make_cell, prepare
 from .hashers import HASHERS
 from .hashers.base import method_label
 from .labels import relevance_matrix
+from .params import Interval, Options, check
 from .ranking import stable_topk
 
 TOP = 10  # retrieved images shown per method, as in the supplementary's Figures 7-18
@@ -77,9 +78,7 @@ def plan_show(cells, budget="quick") -> list[Cell]:
     iteration count). The schedule is part of a cell, so its model is the one ``run`` and
     ``reproduce --budget`` trained with that schedule: loaded from the model cache, trained
     only when missing."""
-    if budget not in ("quick", "paper") and not (isinstance(budget, int) and not isinstance(budget, bool)
-                                                  and budget > 0):
-        raise InputError(f"--budget must be quick, paper or a positive iteration count, got {budget!r}")
+    check(budget, "--budget", [Options("quick", "paper"), Interval(int, 1, None)])
     out = []
     for c in cells:
         params = json.loads(c.params)

@@ -44,6 +44,7 @@ import pandas as pd
 from .errors import InputError
 from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run_grid
 from .io import atomic_write
+from .params import Interval, Options, check
 from .protocols import get_protocol
 from .results import load_baselines
 
@@ -335,8 +336,7 @@ def _setup(name, dataset, budget, protocols, seed, data_dir, store, models, dry=
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
         raise InputError(f"--dataset: reproduce runs on {', '.join(PROTOCOLS)}, not {dataset!r}")
-    if budget not in ("quick", "paper") and not (isinstance(budget, int) and budget > 0):
-        raise InputError(f"--budget must be quick, paper or a positive iteration count, got {budget!r}")
+    check(budget, "--budget", [Options("quick", "paper"), Interval(int, 1, None)])
     if name == "table4" and dataset == "nuswide":
         raise InputError("table4 is a CIFAR-10 experiment (its CNN-cls features need single-label classes)")
     protocols = tuple(protocols or PROTOCOLS[dataset])

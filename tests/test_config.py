@@ -132,3 +132,11 @@ def test_toml_emitter_values():
     assert config._toml_value(["a\"b", 1, 2.5, True, [0, 2]]) == '["a\\"b", 1, 2.5, true, [0, 2]]'
     with pytest.raises(ValueError):
         config._toml_value(float("nan"))
+
+
+def test_show_takes_the_n_labelled_axis_too():
+    from hashbench.cli import _experiment, build_parser
+
+    args = build_parser().parse_args(["show", "--methods", "lsh,ksh", "--n-labelled", "300,all", "--dataset", "digits"])
+    cells = _experiment(args).cells()
+    assert [(c.method, c.bits, c.n_labelled) for c in cells] == [("lsh", 48, ""), ("ksh", 48, "300"), ("ksh", 48, "all")]

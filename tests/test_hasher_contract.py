@@ -68,3 +68,45 @@ def test_sklearn_input_errors_are_one_line_input_errors():
         with pytest.raises(InputError, match=word) as e:
             h.encode(bad)
         assert "\n" not in str(e.value)
+
+
+def test_the_runner_reads_declarations_not_parameter_names():
+    """A method with parameters named ``checkpoint`` and ``eval_set``-taking fit but no such
+    declarations is left alone: no model file is forced on it, no held-out set passed."""
+    import numpy as np
+
+    from hashbench.experiment import fit_cell, make_cell, prepare
+    from hashbench.hashers import HASHERS, register
+
+    @register("test-own-checkpoint")
+    class OwnCheckpoint(LSH):
+        def __init__(self, n_bits=8, seed=0, checkpoint=None):
+            super().__init__(n_bits, seed)
+            self.checkpoint = checkpoint
+
+        def _fit(self, X, y, eval_set=None):
+            assert eval_set is None
+            super()._fit(X, y)
+
+    try:
+        cell = make_cell("digits", "digits-dsh", "pixels", "test-own-checkpoint", 8, 0)
+        ds, split, hasher, X = prepare(cell)
+        assert hasher.checkpoint is None
+        fit_cell(ds, split, hasher, X)
+        assert hasher.encode(X[:3]).shape == (3, 1) and np.isfinite(hasher.project(X[:3])).all()
+    finally:
+        HASHERS.pop("test-own-checkpoint")
+
+
+def test_declarations_must_match_parameters():
+    from hashbench.hashers import Hasher
+    from hashbench.hashers.base import check_declarations
+
+    class NoSubsetParam(Hasher):
+        supervised = uses_labelled_subset = True
+
+        def __init__(self, n_bits=8, seed=0):
+            self.n_bits, self.seed = n_bits, seed
+
+    with pytest.raises(TypeError, match="declares uses_labelled_subset but has no 'n_labelled' parameter"):
+        check_declarations(NoSubsetParam)

@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 
 from hashbench.errors import InputError
-from hashbench.params import BOOL, SEED, Interval, ListOf, Options, Pattern, check, check_params
+from hashbench.params import (
+    BOOL,
+    SEED,
+    Interval,
+    ListOf,
+    Options,
+    Pattern,
+    check,
+    check_params,
+)
 
 
 @pytest.mark.parametrize("constraint, good, bad", [

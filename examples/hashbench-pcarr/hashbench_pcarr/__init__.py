@@ -48,7 +48,7 @@ class PCARR(Hasher):
             raise InputError(f"n_bits={self.n_bits} exceeds the feature dimension {d}; use at most {d} bits")
         self.mean_ = X.mean(axis=0) if self.center else np.zeros(d)
         Xc = X - self.mean_
-        values, vectors = np.linalg.eigh(Xc.T @ Xc / max(n - 1, 1))
+        _, vectors = np.linalg.eigh(Xc.T @ Xc / max(n - 1, 1))
         top = vectors[:, ::-1][:, : self.n_bits]
         # eigenvector signs are arbitrary; fix them (largest entry positive) so a seed gives one answer
         self.components_ = top * np.where(top[np.abs(top).argmax(axis=0), np.arange(self.n_bits)] < 0, -1.0, 1.0)
