@@ -21,7 +21,7 @@ models are reused and nothing is retrained that a table already trained):
 | figure4 | training and test loss of the 48-bit model from scratch and fine-tuned | table2's checkpoints |
 | figure5 | PR curves, fine-tuned against the best ensemble (by mAP) at 24/36/48 bits | table2's and table3's rows |
 | figure6 | PR curves at 48 bits and precision within radius 2 against code length | its own grid |
-| figure7 | top-10 retrievals at 48 bits, LSH/ITQ/CCA-ITQ/KSH and DSH, 3 failed and 3 successful cases (Figures 7-18; ``hashbench show``) | figure6's 48-bit settings |
+| figure7 | top-10 retrievals at 48 bits, LSH/ITQ/CCA-ITQ/KSH and DSH, 3 failed and 3 successful cases (Figures 7-18; ``hashbench show``) | figure6's 48-bit cells: their stored codes when there, else fitted |
 
 Settings recorded in every row (the paper leaves them unstated; see the README for the
 evidence): the supervised baselines learn from a labelled subset of the training images,
@@ -46,6 +46,7 @@ from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run
 from .io import atomic_write
 from .protocols import get_protocol
 from .results import load_baselines
+from .storedcodes import codes_dir
 
 PROTOCOLS = {
     "cifar10": ("cifar10-dsh", "cifar10-standard"),
@@ -312,7 +313,8 @@ def _draw_figure7(s: Setup, grids: Grids, stem) -> list[Path]:
 
     p, hand = s.protocols[0], s.hand_features()
     cells = [s.classic(p, hand, m, 48) for m in ("lsh", "itq", "cca-itq", "ksh")] + [s.dsh(p, 48)]
-    return show(cells, stem, seed=s.seed, data_dir=s.data_dir, store=s.store, models=s.models)
+    return show(cells, stem, seed=s.seed, data_dir=s.data_dir, store=s.store, models=s.models,
+                codes=codes_dir(stem))  # figure6's stored codes of those cells, when there
 
 
 # figure -> (the grids it draws from, its drawer)
@@ -330,9 +332,10 @@ NAMES = tuple(sorted({*EXPERIMENTS, *FIGURES}))
 
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
               out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
-              models=None, log=print) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+              models=None, log=print, retrain: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """Run experiment ``name`` (a table's grid, or the grids a figure draws from, then the
-    figure); return (result rows, comparison with the paper, figure files)."""
+    figure); return (result rows, comparison with the paper, figure files). ``force`` and
+    ``retrain`` (as ``run_grid``) apply once per cell, though stages name cells again."""
     if name not in NAMES:
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
@@ -351,12 +354,19 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
     def stem(n: str) -> Path:
         return Path(out_dir) / (n if dataset == "cifar10" else f"{n}-{dataset}")
 
+    handled = set()  # cells already rerun by this call
+
     def grid(n: str):
         out = stem(n).with_suffix(".csv")
 
         def run(cells, alongside=()):
-            return run_grid(cells, out, force=force, jobs=jobs, data_dir=s.data_dir, store=s.store,
-                            log=log, models=s.models, alongside=alongside)
+            opts = {"jobs": jobs, "data_dir": s.data_dir, "store": s.store, "log": log, "models": s.models}
+            fresh = [c for c in cells if c not in handled]
+            handled.update(cells)
+            if (force or retrain) and fresh:
+                run_grid(fresh, out, force=force, retrain=retrain, alongside=alongside, **opts)
+                alongside = ()
+            return run_grid(cells, out, alongside=alongside, **opts)
 
         cells = EXPERIMENTS[n](s, run)
         rows = run(cells)

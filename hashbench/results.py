@@ -147,6 +147,12 @@ def _read_records(path: Path) -> list[dict]:
     return records
 
 
+def read_records(path) -> list[dict]:
+    """The rows of a result file as dicts of their CSV text, checked as strictly as
+    :func:`read_results` (for rewriting fields without a round trip through floats)."""
+    return _read_records(Path(path))
+
+
 def read_results(path) -> pd.DataFrame:
     """All rows of a result file (empty frame when the file does not exist), typed."""
     path = Path(path)
@@ -219,13 +225,18 @@ def write_row(path, row: dict, replace: bool = False) -> bool:
         else:
             same = lineage(new)
             records = [r for r in records if same is None or lineage(r) != same] + [new]
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows([r[c] for c in COLUMNS] for r in records)
-        with atomic_write(path, "wb") as f:
-            f.write(buf.getvalue().encode("utf-8"))
+        write_records(path, records)
     return True
+
+
+def write_records(path, records) -> None:
+    """Write rows of CSV strings (dicts over ``COLUMNS``) as the whole file, atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows([r[c] for c in COLUMNS] for r in records)
+    with atomic_write(path, "wb") as f:
+        f.write(buf.getvalue().encode("utf-8"))
 
 
 def format_table(df: pd.DataFrame, columns=DISPLAY_COLUMNS, floatfmt: str = ".4f") -> str:

@@ -14,6 +14,8 @@ another cell, split, labels or format is an InputError (one line, exit code 2).
 
 import hashlib
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +105,7 @@ def load(path, key=None) -> CellCodes:
     try:
         with np.load(path, allow_pickle=False) as z:
             fields = {name: z[name] for name in z.files}
-    except Exception as e:  # zipfile, zlib, EOF, ValueError: a truncated or foreign file
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:  # truncated, foreign
         raise InputError(f"stored codes: cannot read {path} ({type(e).__name__}: truncated or not "
                          "hashbench codes); rerun its cell with --force") from None
     if "format" not in fields or int(fields["format"]) != FORMAT:
