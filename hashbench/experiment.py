@@ -233,7 +233,9 @@ def _dataset(name: str, data_dir: str | None):
 
 
 @functools.lru_cache(maxsize=2)
-def _features(dataset: str, data_dir: str | None, features: str, store: str | None) -> np.ndarray:
+def _features(dataset: str, data_dir: str | None, features: str, store: str | None, content: str) -> np.ndarray:
+    """``content``: the features' key form (model files by content), so a model file
+    retrained at the same path is not answered from this cache."""
     return FeatureStore(store).get(_dataset(dataset, data_dir), extractor(features))
 
 
@@ -250,7 +252,8 @@ def prepare(cell: Cell, data_dir=None, store=None, models=None):
         path = model_path(cell, split, models)
         path.parent.mkdir(parents=True, exist_ok=True)
         hasher.set_params(checkpoint=str(path))
-    X = ds.images if hasher.input_kind == IMAGES else _features(cell.dataset, data_dir, cell.features, store)
+    X = ds.images if hasher.input_kind == IMAGES else _features(cell.dataset, data_dir, cell.features, store,
+                                                                    cell.key_fields()["features"])
     return ds, split, hasher, X
 
 
@@ -393,7 +396,8 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     store = None if store is None else str(store)
     check_output(out)
     cells = list(dict.fromkeys(cells))
-    done = set() if force or retrain else done_cells(out) - stale_cells(cells, out, data_dir, models)
+    stale = set() if force or retrain else stale_cells(cells, out, data_dir, models)
+    done = set() if force or retrain else done_cells(out) - stale
     todo = [c for c in cells if c.key() not in done]
     if log is not None and len(todo) < len(cells):
         log(f"{len(cells) - len(todo)} of {len(cells)} cells already in {out}: skipped (--force reruns them)")
@@ -428,7 +432,7 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
         codes = row.pop(CODES, None)
         if codes is not None:  # before the row: a row in the file always has its codes
             storedcodes.save(folder, codes)
-        write_row(out, row, replace=force or retrain)
+        write_row(out, row, replace=force or retrain or row_key(row) in stale)
         if log is not None:
             score = "undefined" if row["map"] is None else f"{row['map']:.4f}"
             fit = "model loaded" if row["train_s"] is None else f"{row['fit']} in {row['train_s']:.1f} s"

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from . import __version__
@@ -42,9 +43,13 @@ def _sha256(path: str, size: int, mtime_ns: int, inode: int) -> str:
 
 
 def file_sha256(path) -> str:
-    """SHA-256 of a file's bytes, computed once per (path, size, mtime, inode) in a process."""
+    """SHA-256 of a file's bytes, computed once per (path, size, mtime, inode) in a process;
+    a file changed in the last 2 seconds is hashed every time (as git treats "racily clean"
+    files: a rewrite within one timestamp tick keeps size and mtime)."""
     p = os.path.realpath(path)
     st = os.stat(p)
+    if time.time_ns() - st.st_mtime_ns < 2_000_000_000:
+        return _sha256.__wrapped__(p, st.st_size, st.st_mtime_ns, st.st_ino)
     return _sha256(p, st.st_size, st.st_mtime_ns, st.st_ino)
 
 

@@ -9,6 +9,7 @@ from PIL import Image
 
 from hashbench.cli import main
 from hashbench.reproduce import compare, reproduce, variant
+from hashbench.provenance import file_sha256
 from hashbench.results import COLUMNS
 
 
@@ -21,7 +22,9 @@ def test_table2_end_to_end_on_digits_reuses_models_across_protocols(tmp_path):
     # one training per setting, shared by the two protocols (same training images)
     assert len(list((tmp_path / "models" / "digits").glob("*.ckpt"))) == 7
     starts = {json.loads(p)["init_from"] for p in rows["params"] if "init_from" in p}
-    assert len(starts) == 1 and "dsh-12b-s0" in starts.pop()
+    paths = {json.loads(f)["params"]["init_from"] for f in rows["model_files"] if "init_from" in f}
+    assert len(starts) == 1 and len(paths) == 1 and "dsh-12b-s0" in (path := paths.pop())
+    assert starts.pop() == "sha256:" + file_sha256(path)  # keyed by the model's content, not its path
     assert table.empty and figures == []  # the paper has no digits numbers
     again, _, _ = reproduce("table2", dataset="digits", budget=5, out_dir=tmp_path,
                             models=tmp_path / "models", log=lambda line: None)
