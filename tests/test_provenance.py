@@ -18,7 +18,12 @@ from hashbench.hashers.lsh import LSH
 from hashbench.migration import migrate
 from hashbench.protocols import get_protocol
 from hashbench.provenance import code_identity, file_sha256
-from hashbench.results import METRIC_COLUMNS, SCHEMA_1_COLUMNS, read_records, read_results
+from hashbench.results import (
+    METRIC_COLUMNS,
+    SCHEMA_1_COLUMNS,
+    read_records,
+    read_results,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -60,7 +60,7 @@ def no_fit(monkeypatch):
 
 
 def test_rescore_equals_the_run_bitwise_and_restores_a_changed_value(grid, tmp_path, monkeypatch):
-    out, cells, store = grid
+    out = grid[0]
     no_fit(monkeypatch)
     before = out.read_bytes()
     assert "every value unchanged" in rescore(out)
@@ -98,7 +98,7 @@ def test_show_on_stored_codes_fits_nothing(grid, tmp_path, monkeypatch):
 
 
 def test_evaluate_scores_a_stored_cell(grid, capsys):
-    out, cells, _ = grid
+    out = grid[0]
     assert main(["evaluate", "--stored", f"{out}:2", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert repr(res["map"]) == read_records(out)[1]["map"]  # the row's own number
