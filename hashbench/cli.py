@@ -268,8 +268,8 @@ def _cmd_train_cnn(args) -> int:
     for o in opts:
         if getattr(args, o) is not None:
             words += ["--" + o.replace("_", "-"), str(getattr(args, o))]
-    common = dict(seed=args.seed, schedule=schedule, protocol=args.protocol, device=args.device,
-                  data_dir=args.data_dir, command="hashbench " + shlex.join(words), progress=not args.quiet)
+    common = {"seed": args.seed, "schedule": schedule, "protocol": args.protocol, "device": args.device,
+              "data_dir": args.data_dir, "command": "hashbench " + shlex.join(words), "progress": not args.quiet}
     if args.kind == "dsh":
         rec = training.train_dsh(args.out, bits=args.bits, alpha=args.alpha, relax=args.relax, margin=args.margin,
                                  init_from=args.init_from, **common)

@@ -96,22 +96,23 @@ class Cell:
     params: str
     settings: str = field(default="{}", compare=False)
 
+    def _content(self) -> tuple[str, str, dict]:
+        """(features, params) with model files by content, and {"features"/"params": paths}."""
+        name, _, rest = self.features.partition(":")
+        fcontent, ffiles = content_params(dict(parse_param(t, "features") for t in rest.split(",")) if rest else {})
+        pcontent, pfiles = content_params(json.loads(self.params))
+        features = f"{name}:{','.join(format_param(k, v) for k, v in fcontent.items())}" if ffiles else self.features
+        files = {k: v for k, v in (("features", ffiles), ("params", pfiles)) if v}
+        return features, dumps(pcontent) if pfiles else self.params, files
+
     def key_fields(self) -> dict:
         """The row key columns, model files by content (``sha256:<hex>``)."""
-        name, _, rest = self.features.partition(":")
-        fparams = dict(parse_param(text, "features") for text in rest.split(",")) if rest else {}
-        fcontent, ffiles = content_params(fparams)
-        features = f"{name}:{','.join(format_param(k, v) for k, v in fcontent.items())}" if ffiles else self.features
-        params, pfiles = content_params(json.loads(self.params))
-        return {**{c: getattr(self, c) for c in KEY_COLUMNS}, "features": features,
-                "params": dumps(params) if pfiles else self.params}
+        features, params, _ = self._content()
+        return {**{c: getattr(self, c) for c in KEY_COLUMNS}, "features": features, "params": params}
 
     def model_files(self) -> dict:
         """The paths of the model files the cell reads: ``{"features": {...}, "params": {...}}``."""
-        rest = self.features.partition(":")[2]
-        ffiles = content_params(dict(parse_param(t, "features") for t in rest.split(",")) if rest else {})[1]
-        pfiles = content_params(json.loads(self.params))[1]
-        return {k: v for k, v in (("features", ffiles), ("params", pfiles)) if v}
+        return self._content()[2]
 
     def key(self) -> tuple[str, ...]:
         return row_key(self.key_fields())

@@ -35,9 +35,10 @@ protocol with the same training images.
 import functools
 import itertools
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -71,6 +72,7 @@ class Setup:
     data_dir: str | None = None
     store: str | None = None
     models: Path = MODELS_DIR
+    retrain_before: float | None = None  # --retrain: model files older than this are trained again
 
     def hand_features(self) -> str:
         """GIST for real photographs; raw pixels for 8x8 digits, where GIST has little to see."""
@@ -108,11 +110,14 @@ def _table4(s: Setup, run) -> list:
 
 
 def _classifier(s: Setup) -> Path:
-    """The CNN-cls model, trained on the first protocol's training images when missing."""
+    """The CNN-cls model, trained on the first protocol's training images when missing (or
+    older than the ``--retrain`` call: in any process, once)."""
     from .training import train_classifier
 
     budget = s.budget if s.budget in ("quick", "paper") else f"it{s.budget}"
     path = s.models / s.dataset / f"cnn-cls-s{s.seed}-{budget}.pt"
+    if path.is_file() and s.retrain_before is not None and path.stat().st_mtime < s.retrain_before:
+        path.unlink()
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         record = train_classifier(path, seed=s.seed, schedule=s.budget, protocol=s.protocols[0],
@@ -283,7 +288,7 @@ def _draw_figure4(s: Setup, grids: Grids, stem) -> list[Path]:
     from .nets import load_history
     from .plots import loss_curves
 
-    cells, rows = _first(s, *grids["table2"])
+    cells = _first(s, *grids["table2"])[0]
     panels = []
     for letter, finetuned in (("a", False), ("b", True)):
         cell = next(c for c in cells if c.bits == BITS[-1] and ("init_from" in json.loads(c.params)) == finetuned)
@@ -349,7 +354,8 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
         if get_protocol(p).dataset != dataset:
             raise InputError(f"--protocol {p} is for dataset {get_protocol(p).dataset}, not {dataset}")
     s = Setup(dataset, protocols, budget, seed, None if data_dir is None else str(data_dir),
-              None if store is None else str(store), Path(models) if models else MODELS_DIR)
+              None if store is None else str(store), Path(models) if models else MODELS_DIR,
+              time.time() if retrain else None)
 
     def stem(n: str) -> Path:
         return Path(out_dir) / (n if dataset == "cifar10" else f"{n}-{dataset}")

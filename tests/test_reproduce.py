@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from hashbench.cli import main
-from hashbench.reproduce import compare, reproduce, variant
 from hashbench.provenance import file_sha256
+from hashbench.reproduce import compare, reproduce, variant
 from hashbench.results import COLUMNS
 
 
@@ -96,3 +96,23 @@ def test_unknown_experiment_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as e:
         main(["reproduce", "table9"])
     assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_retrain_trains_each_model_once_though_stages_name_it_twice(tmp_path):
+    """table2 names its 12-bit cells in a stage and again in the grid: --retrain trains them
+    once; --force trains nothing and loads every model."""
+    opts = {"dataset": "digits", "budget": 5, "out_dir": tmp_path, "models": tmp_path / "models"}
+    first, _, _ = reproduce("table2", log=lambda line: None, **opts)
+    log = []
+    forced, _, _ = reproduce("table2", force=True, log=log.append, **opts)
+    assert set(forced["fit"]) == {"loaded"} and forced["train_s"].isna().all()
+    assert forced["map"].tolist() == first["map"].tolist()
+    log.clear()
+    retrained, _, _ = reproduce("table2", retrain=True, log=log.append, **opts)
+    removed = [line for line in log if line.startswith("retrain: removed")]
+    # the 12-bit model and the three from scratch, once each; the fine-tuned ones start from
+    # the new 12-bit model, so they have new files (and keys) and train anyway
+    assert len(removed) == len(set(removed)) == 4
+    assert (retrained["fit"] == "trained").sum() == 7 and len(retrained) == 14
+    assert len(pd.read_csv(tmp_path / "table2-digits.csv")) == 14  # rows of the old models replaced
