@@ -52,7 +52,7 @@ def _cmd_evaluate(args) -> int:
         raise InputError(f"--radius must be >= 0, got {args.radius}")
     if args.topk is not None and args.topk <= 0:
         raise InputError(f"--topk must be positive, got {args.topk}")
-    res = evaluate(q, d, ql, dl, n_bits=kq, radius=args.radius, topk=args.topk)
+    res = evaluate(q, d, ql, dl, n_bits=kq, radius=args.radius, topk=args.topk, pr_rule=args.pr_rule)
     if args.json:
         print(json.dumps(res, indent=None))
     else:
@@ -262,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--bits", type=int, help="code length (needed for packed uint8 codes)")
     e.add_argument("--radius", type=int, default=2, help="Hamming radius for precision (default 2)")
     e.add_argument("--topk", type=int, help="also report mAP@k and precision@k")
+    e.add_argument("--pr-rule", choices=["clean", "released"], default="clean", help="PR at recall levels: clean "
+                   "(default) or released (the DSH authors' compute_precision_recall.m, as it computes)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=_cmd_evaluate)
 

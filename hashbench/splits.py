@@ -62,8 +62,14 @@ def export_split(split, ds: Dataset, out) -> dict:
     texts[CLASSES_FILE] = "".join(f"{c}\n" for c in ds.class_names)
     from .protocols import get_protocol
 
+    if ds.paths is not None:
+        scheme = "the image paths of the dataset's own lists"
+    elif names[0].endswith(".bin#0"):
+        scheme = "official batch file and 0-based record in it, e.g. data_batch_3.bin#1234"
+    else:
+        scheme = f"{ds.name}#i: position i in hashbench's order of {ds.name}"
     record = {**split.record(), "topk": get_protocol(split.protocol).topk, "dataset": ds.name, "source": ds.source,
-              "names": "list paths" if ds.paths is not None else item_names(ds)[0].split("#")[0] + "#i"}
+              "names": scheme}
     texts["split.json"] = json.dumps(record, indent=1) + "\n"
     for fname, text in texts.items():  # every file complete or absent: one atomic write each
         with atomic_write(out / fname, "w") as f:

@@ -97,3 +97,19 @@ def test_pr_rule_is_checked():
     qc, dc, ql, dl, bits = case("a_12bit")
     with pytest.raises(InputError, match="pr_rule must be one of clean, released"):
         evaluate(qc, dc, ql, dl, bits, pr_rule="matlab")
+
+
+def test_evaluate_command_takes_the_rule(tmp_path, capsys):
+    from hashbench.cli import main
+
+    paths = {}
+    for part in ("Q", "D", "QL", "DL"):
+        paths[part] = tmp_path / f"{part}.npy"
+        np.save(paths[part], CASES[f"f_smallR16__{part}"])
+    argv = ["evaluate", "--query-codes", paths["Q"], "--db-codes", paths["D"], "--query-labels", paths["QL"],
+            "--db-labels", paths["DL"], "--json", "--pr-rule", "released"]
+    assert main([str(a) for a in argv]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["pr_rule"] == "released"
+    np.testing.assert_allclose([p["precision"] for p in res["pr_recall_levels"]],
+                               EXPECTED["f_smallR16"]["pr_levels_matlab_colon"], rtol=0, atol=1e-14)
