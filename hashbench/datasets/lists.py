@@ -112,11 +112,11 @@ def read_list_files(folder) -> ListFiles:
                 width = _width_of(line)
                 if width == 0:
                     raise InputError(f"data: {at}: no label vector after the path")
-            m = re.fullmatch(r"\s*(.*?\S)" + r"\s+(\S+)" * width + r"\s*", line)
+            split = line.rsplit(None, width)  # the path keeps its inner blanks
             k = _width_of(line)
-            if m is None or k < width:
+            if len(split) != width + 1 or k < width:
                 raise InputError(f"data: {at}: label vector has {k} fields, expected {width}")
-            rel, values = m.group(1), m.groups()[1:]
+            rel, values = split[0].strip(), split[1:]
             if k > width and not _resolve(folder, rel).exists():
                 raise InputError(f"data: {at}: label vector has {k} fields, expected {width}")
             if any(v not in ("0", "1") for v in values):
