@@ -152,6 +152,30 @@ def test_portable_protocols_refuse_what_they_cannot_draw(nus_like, digits):
         get_protocol("lists").split(digits, 0)
 
 
+@pytest.mark.parametrize("name", [n for n, p in PROTOCOLS.items() if p.portable and p.dataset])
+def test_portable_protocols_run_on_a_list_dataset(name, datasets):
+    """`--dataset list:FOLDER --protocol P`: a list dataset holding P's data under another name
+    gets the same split as the named dataset."""
+    p = get_protocol(name)
+    ds = datasets[p.dataset]
+    as_list = dataclasses.replace(ds, name="list-user-0123abcd")
+    a, b = p.split(ds, 1), p.split(as_list, 1)
+    for part in ("train", "query", "database"):
+        np.testing.assert_array_equal(getattr(a, part), getattr(b, part))
+    with pytest.raises(InputError, match="is for dataset cifar10"):
+        get_protocol("cifar10-dsh").split(as_list, 0)
+
+
+def test_readme_names_every_protocol_and_its_source():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("### Protocols: where each comes from"):]
+    for name, p in PROTOCOLS.items():
+        assert f"`{name}`" in table, name
+        assert len(p.description) > 40
+
+
 @pytest.mark.parametrize("name", DEFINED_ON_ONE)
 def test_seeding(name, datasets):
     p = get_protocol(name)
