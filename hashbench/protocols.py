@@ -367,7 +367,8 @@ PROTOCOLS: dict[str, Protocol] = {
             name="lists", dataset=None, sizes=(None, None, None), query_in_database=True, query_in_train=True,
             exclude_self=False, seeded=False, topk=None, make=_given_lists, portable=True,
             description="the split a list-file dataset's own train.txt, test.txt (queries) and database.txt give, "
-            "as HashNet and DeepHash-pytorch ship them; overlaps as the files have them",
+            "as HashNet and DeepHash-pytorch ship them; overlaps as the files have them (a query the database "
+            "also lists retrieves itself, as in the code that ships such lists)",
         ),
         Protocol(
             name="nuswide-21", topk=None, **_NUS,
