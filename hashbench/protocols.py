@@ -299,7 +299,7 @@ PROTOCOLS: dict[str, Protocol] = {
             query_in_train=False, exclude_self=False, seeded=False, topk=None, make=_official_test_queries("train"),
             train_in_database="equal",
             description="train on the 50,000 training images, which are also the database; queries: the 10,000 test "
-            "images (DPSH's second setting; DeepHash-pytorch's cifar10-2)",
+            "images (DeepHash-pytorch's cifar10-2)",
         ),
         Protocol(
             name="cifar10-1k", dataset="cifar10", sizes=(5_000, 1_000, 59_000), topk=None,
@@ -318,8 +318,8 @@ PROTOCOLS: dict[str, Protocol] = {
             name="cifar10-1k-all", dataset="cifar10", sizes=(59_000, 1_000, 59_000), topk=None,
             make=_per_class_draw(100, None, "equal", "cifar10-1k-all"), train_in_database="equal", **_DRAWN,
             description="seeded: 100 queries per class; the other 59,000 images are both training set and "
-            "database. The second CIFAR-10 setting of DSDH (Li et al. NIPS 2017) and DTSH (Wang et al. ACCV "
-            "2016), the cifar10-59000 of their PyTorch ports",
+            "database. The second CIFAR-10 setting of DSDH (Li et al. NIPS 2017), cifar10-59000 in its PyTorch "
+            "port (TreezzZ/DSDH_PyTorch)",
         ),
         Protocol(
             name="cifar10-unseen", dataset="cifar10", sizes=(48_000, 200, 11_800), topk=None,
@@ -373,8 +373,8 @@ PROTOCOLS: dict[str, Protocol] = {
         Protocol(
             name="nuswide-21", topk=None, **_NUS,
             description="seeded: 100 queries per concept; the other images are the database and training pool; "
-            "relevant = shares at least one of the 21 concepts; mAP over the whole ranking (DSH, DPSH; "
-            "DeepHash-pytorch's nuswide_21)",
+            "relevant = shares at least one of the 21 concepts; mAP over the whole ranking (the DSH paper's "
+            "NUS-WIDE; DeepHash-pytorch's nuswide_21 draws the same 2,100 queries and trains on 10,500)",
         ),
         Protocol(
             name="nuswide-21-top5000", topk=5000, **_NUS,
