@@ -14,6 +14,7 @@ written. The site is built in a temporary folder beside ``--out`` and swapped in
 """
 
 import csv
+import functools
 import html
 import inspect
 import io
@@ -78,6 +79,13 @@ class ResultFile:
     experiment: str | None = None
     comparison: pd.DataFrame | None = None
 
+    @functools.cached_property
+    def records(self) -> list[dict]:
+        """The comparison's lines as dicts, ``row`` the label of the row each came from."""
+        if self.comparison is None:
+            return []
+        return self.comparison.rename_axis("row").reset_index().to_dict("records")
+
     @property
     def page(self) -> str:
         return f"{self.stem}.html" if self.stem in EXPERIMENT_PAGES else f"run-{self.stem}.html"
@@ -129,6 +137,7 @@ def collect(folder) -> Results:
         if stem.endswith("-vs-paper") or stem in TABLE_PAGES:  # derived from the rows / other shapes
             continue
         rows = read_results(path)
+        rows = rows.drop(columns=[c for c in ("curves",) if c in rows.columns])  # the figures show them
         name = _experiment_of(stem)
         comparison = None
         if name is not None and len(rows):
@@ -204,15 +213,14 @@ def _protocols(comparison: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(comparison["protocol"]))
 
 
-def _by(comparison: pd.DataFrame, protocol: str, metric: str, **match):
-    """The (ours, paper, diff) of one number of a comparison, or Nones."""
-    c = comparison[(comparison["protocol"] == protocol) & (comparison["metric"] == metric)]
-    for k, v in match.items():
-        c = c[c[k] == v]
-    if c.empty:
-        return None, None, None
-    r = c.iloc[0]
-    return r["ours"], r["paper"], r["diff"]
+def _by(f: ResultFile, protocol: str, metric: str, **match) -> dict | None:
+    """The first number of ``f``'s comparison with these values (its ``row`` the row's label)."""
+    want = {"protocol": protocol, "metric": metric, **match}
+    return next((r for r in f.records if all(r[k] == v for k, v in want.items())), None)
+
+
+def _values(record: dict | None) -> tuple:
+    return (None, None, None) if record is None else (record["ours"], record["paper"], record["diff"])
 
 
 def _paper_order(comparison: pd.DataFrame, keys: list[str], source_table: str) -> list[tuple]:
@@ -229,8 +237,7 @@ def _paper_order(comparison: pd.DataFrame, keys: list[str], source_table: str) -
 
 
 def _md_table4(f: ResultFile) -> str:
-    c = f.comparison
-    c = c[c["metric"] == "map"]
+    c = f.comparison[f.comparison["metric"] == "map"]
     protocols = _protocols(c)
     header = ["features", "method", "bits", "paper"]
     for p in protocols:
@@ -242,7 +249,7 @@ def _md_table4(f: ResultFile) -> str:
         paper = None
         cells = []
         for p in protocols:
-            ours, pap, diff = _by(c, p, "map", features=features, method=method, bits=bits)
+            ours, pap, diff = _values(_by(f, p, "map", features=features, method=method, bits=bits))
             paper = pap if paper is None else paper
             cells += [_number(ours), _signed(diff)]
         out.append(line + [_number(paper)] + cells)
@@ -269,11 +276,10 @@ def _md_variants(f: ResultFile, metrics: list[tuple[str, bool]], first: str, sou
         for metric, published in metrics:
             ours, paper = [], None
             for p in protocols:
-                m = c[(c["protocol"] == p) & (c["variant"] == v)]
-                row = f.rows.loc[m.index[0]] if len(m) else None
-                ours.append(None if row is None else row[metric])
+                m = next((r for r in f.records if r["protocol"] == p and r["variant"] == v), None)
+                ours.append(None if m is None else f.rows.at[m["row"], metric])
                 if published:
-                    _, pap, _ = _by(c, p, metric, variant=v)
+                    _, pap, _ = _values(_by(f, p, metric, variant=v))
                     paper = pap if paper is None else paper
             line += ([_number(paper)] if published else []) + [_pair(ours)]
         out.append(line)
@@ -297,7 +303,7 @@ def _md_table2(f: ResultFile) -> str:
     for bits in sorted(set(c["bits"])):
         line = [str(bits)]
         for v in ("", "finetuned"):
-            got = [_by(c, p, "precision_r2", bits=bits, variant=v) for p in protocols]
+            got = [_values(_by(f, p, "precision_r2", bits=bits, variant=v)) for p in protocols]
             paper = next((g[1] for g in got if g[1] is not None), None)
             line += [_number(paper), _pair([g[0] for g in got]) if paper is not None else ""]
         out.append(line)
@@ -310,23 +316,21 @@ def _md_figure6(f: ResultFile) -> str:
     bits = sorted(set(rows["bits"]))
     header = ["features", "method"] + [f"{b} bits" for b in bits]
     out = []
-    keys = list(dict.fromkeys(zip(rows["features"].map(_short), rows["method"])))
-    for features, method in keys:
+    value = {}
+    for p, features, method, b, v in zip(rows["protocol"], rows["features"].map(_short), rows["method"],
+                                         rows["bits"], rows["precision_r2"]):
+        value.setdefault((p, features, method, b), v)
+    for features, method in dict.fromkeys((k[1], k[2]) for k in value):
         line = [_feature_label(features), _method_label(method)]
-        for b in bits:
-            vals = []
-            for p in protocols:
-                m = rows[(rows["protocol"] == p) & (rows["features"].map(_short) == features)
-                         & (rows["method"] == method) & (rows["bits"] == b)]
-                vals.append(m["precision_r2"].iloc[0] if len(m) else None)
-            line.append(_pair(vals))
+        line += [_pair([value.get((p, features, method, b)) for p in protocols]) for b in bits]
         out.append(line)
     c = f.comparison[f.comparison["metric"] == "precision_r2"]
     for features, method in _paper_order(c, ["features", "method"], "supp-table2"):
         line = [_feature_label(features), f"{_method_label(method)}, paper (supp. Table 2, from scratch)"]
         for b in bits:
-            m = c[(c["features"] == features) & (c["method"] == method) & (c["bits"] == b)]
-            line.append(_number(m["paper"].iloc[0]) if len(m) else "")
+            m = next((r for r in f.records if r["metric"] == "precision_r2" and r["features"] == features
+                      and r["method"] == method and r["bits"] == b), None)
+            line.append(_number(None if m is None else m["paper"]))
         out.append(line)
     return _md(header, out)
 
