@@ -193,7 +193,7 @@ def _cmd_report(args) -> int:
     if args.readme:
         raise InputError("--readme goes with --markdown")
     res = report.build_site(args.results, args.out)
-    for line in res.missing:
+    for line in res.missing_lines():
         print(f"missing: {line}", file=sys.stderr)
     print(f"site: {os.path.join(args.out, 'index.html')}")
     return 0

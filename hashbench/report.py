@@ -99,7 +99,14 @@ class Results:
     files: dict[str, ResultFile] = field(default_factory=dict)
     tables: dict[str, tuple[list[str], list[list[str]]] | None] = field(default_factory=dict)
     figures: dict[str, list[Path]] = field(default_factory=dict)  # page stem -> images
-    missing: list[str] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (file name, what makes it)
+
+    def shown(self, name: str) -> str:
+        """A file of the folder as pages name it: ``results/table4.csv``, whatever the path."""
+        return f"{self.folder.name}/{name}"
+
+    def missing_lines(self, full: bool = True) -> list[str]:
+        return [f"{self.folder / n if full else self.shown(n)} ({why})" for n, why in self.missing]
 
 
 def _experiment_of(stem: str) -> str | None:
@@ -145,12 +152,12 @@ def collect(folder) -> Results:
         res.files[stem] = ResultFile(stem, path, rows, name, comparison)
     for name in EXPERIMENT_PAGES:
         if name not in res.files:
-            res.missing.append(f"{folder / (name + '.csv')} (run `hashbench reproduce {name}`)")
+            res.missing.append((f"{name}.csv", f"run `hashbench reproduce {name}`"))
     for name, title in TABLE_PAGES.items():
         path = folder / f"{name}.csv"
         res.tables[name] = _read_table(path) if path.is_file() else None
         if res.tables[name] is None:
-            res.missing.append(f"{path} (no {title.lower()} results yet)")
+            res.missing.append((path.name, f"no {title.lower()} results yet"))
     images = sorted(p for p in folder.iterdir() if p.suffix in IMAGE_SUFFIXES and p.name != SCREENSHOT)
     placed = set()
     for figure in sorted(FIGURES):
@@ -159,7 +166,7 @@ def collect(folder) -> Results:
             res.figures.setdefault(_figure_page(figure), []).extend(ours)
             placed.update(ours)
         elif _figure_page(figure) in res.files:
-            res.missing.append(f"{folder / (figure + '.png')} (run `hashbench reproduce {figure}`)")
+            res.missing.append((f"{figure}.png", f"run `hashbench reproduce {figure}`"))
     others = [p for p in images if p not in placed]
     if others:
         res.figures["figures"] = others
@@ -403,6 +410,7 @@ table.sortable th[data-order=asc]::after{content:" \\25B2"}table.sortable th[dat
 .d-near{background:#e8f1e8}.d-above{background:#bfe5bf}.d-far-above{background:#8ccf8c}
 .d-below{background:#f8d3d1}.d-far-below{background:#ee9f9b}
 .legend span{padding:.1em .5em;margin-right:.4em;border:1px solid #d6dbe3}
+span[class^=d-]{white-space:nowrap}
 .missing{background:#fff4d6;border:1px solid #e9cf7a;padding:.5em .8em;margin:.6em 0}
 details summary{cursor:pointer;color:#2756a8}details dl{margin:.3em 0;font-size:.88em}
 details dt{font-weight:600}details dd{margin:0 0 .2em 1em;word-break:break-all;max-width:60em}
@@ -629,7 +637,7 @@ def _generic_page(res: Results, name: str) -> str:
     title = TABLE_PAGES[name]
     got = res.tables[name]
     if got is None:
-        return _missing_page(res, title, f"{res.folder / (name + '.csv')} does not exist; there is nothing to show yet.")
+        return _missing_page(res, title, f"{res.shown(name + '.csv')} does not exist; there is nothing to show yet.")
     header, rows = got
 
     def number(v: str) -> bool:
@@ -652,6 +660,11 @@ def _methods(res: Results) -> list[str]:
     return list(dict.fromkeys(list(HASHERS) + found))
 
 
+def _rst(text: str) -> str:
+    """Docstring text as HTML: escaped, ``literals`` as code."""
+    return re.sub(r"``(.+?)``", r"<code>\1</code>", _e(text))
+
+
 def _first_paragraph(doc: str | None) -> str:
     return " ".join((doc or "").strip().split("\n\n")[0].split())
 
@@ -666,8 +679,9 @@ def _method_page(res: Results, method: str) -> str:
                      "(a plugin's, or one since removed): no parameters or source to show.</p>")
     else:
         source = _first_paragraph(inspect.getdoc(sys.modules[cls.__module__]))
-        parts.append(f"<h2>Source</h2><p>{_e(source)}</p><p><code>{_e(cls.__module__)}.{_e(cls.__name__)}</code>: "
-                     f"{_e(_first_paragraph(inspect.getdoc(cls)))}</p>")
+        about = _first_paragraph(inspect.getdoc(cls))
+        parts.append(f"<h2>Source</h2><p>{_rst(source)}</p><p><code>{_e(cls.__module__)}.{_e(cls.__name__)}</code>: "
+                     f"{_rst(about)}</p>")
         params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
         body = [f"<tr>{_td(p.name)}<td><code>{_e(repr(p.default) if p.default is not p.empty else '(required)')}"
                 "</code></td></tr>\n" for p in params]
@@ -684,7 +698,7 @@ def _method_page(res: Results, method: str) -> str:
                 f'{_td(r.get("map"))}{_td(r.get("precision_r2"))}'
                 f'<td><a href="{f.page}#{_anchor(f, label)}">line {int(label) + 2}</a></td>'
                 f"{_provenance(f, label, r)}</tr>\n")
-    parts += [f"<h2>All its cells</h2><p>{len(body)} rows in {_e(res.folder)}.</p>",
+    parts += [f"<h2>All its cells</h2><p>{len(body)} rows in {_e(res.folder.name)}/.</p>",
               _table("cells", header + [("provenance", "text")], body)]
     return _page(res, f"Method {method}", "\n".join(parts))
 
@@ -692,11 +706,11 @@ def _method_page(res: Results, method: str) -> str:
 def _index(res: Results) -> str:
     from . import __version__
 
-    parts = [(f"<p>The result files of <code>{_e(res.folder)}</code> (hashbench {_e(__version__)}): our numbers "
+    parts = [(f"<p>The result files of <code>{_e(res.folder.name)}/</code> (hashbench {_e(__version__)}): our numbers "
              "beside the DSH paper's (Liu et al., CVPR 2016, and its supplementary), every row's provenance "
              "a click away. Click a column header to sort.</p>")]
     if res.missing:
-        items = "".join(f"<li>{_e(m)}</li>" for m in res.missing)
+        items = "".join(f"<li>{_e(m)}</li>" for m in res.missing_lines(full=False))
         parts.append(f'<div class="missing"><strong>Missing</strong><ul id="missing">{items}</ul></div>')
     body = []
     for name, (title, paper) in EXPERIMENT_PAGES.items():
@@ -734,7 +748,7 @@ def _write_pages(res: Results, site: Path) -> None:
     for name, (title, paper) in EXPERIMENT_PAGES.items():
         f = res.files.get(name)
         pages[f"{name}.html"] = (_result_page(res, f, title, paper) if f is not None else
-                                 _missing_page(res, title, f"{res.folder / (name + '.csv')} does not exist: "
+                                 _missing_page(res, title, f"{res.shown(name + '.csv')} does not exist: "
                                                f"run `hashbench reproduce {name}`."))
     for f in res.files.values():
         if f.stem not in EXPERIMENT_PAGES:
