@@ -163,13 +163,14 @@ def collect(folder) -> Results:
     for figure in sorted(FIGURES):
         ours = [p for p in images if p.stem == figure or p.stem.startswith(figure + "-")]
         if ours:
-            res.figures.setdefault(_figure_page(figure), []).extend(ours)
+            page = _figure_page(figure) if _figure_page(figure) in res.files else "figures"  # its grid is absent
+            res.figures.setdefault(page, []).extend(ours)
             placed.update(ours)
         elif _figure_page(figure) in res.files:
             res.missing.append((f"{figure}.png", f"run `hashbench reproduce {figure}`"))
     others = [p for p in images if p not in placed]
     if others:
-        res.figures["figures"] = others
+        res.figures.setdefault("figures", []).extend(others)
     return res
 
 

@@ -51,6 +51,7 @@ def small_results(folder: Path) -> Path:
     write_row(folder / "table1.csv", make_row(features="images", method="dsh", bits=12, precision_r2=0.6,
                                               params=json.dumps({"alpha": 0.001})))
     Image.new("RGB", (40, 30), (10, 120, 200)).save(folder / "figure1.png")
+    Image.new("RGB", (30, 20), (200, 120, 10)).save(folder / "figure3.png")  # table2's, which is absent
     (folder / "leaderboard.csv").write_text("method,map\nlsh,0.1\nksh,0.3\n")
     return folder
 
@@ -129,6 +130,7 @@ def test_site_pages_hold_every_row_and_link_only_to_what_exists(tmp_path):
     assert pages["table1.html"].rows["rows"] == 1 and "figures/figure1.png" in pages["table1.html"].links
     assert (site / "figures" / "figure1.png").read_bytes() == (res / "figure1.png").read_bytes()
     assert pages["leaderboard.html"].rows["leaderboard"] == 2
+    assert pages["figures.html"].links.count("figures/figure3.png") == 1 and "figures.html" in pages["index.html"].links
     # a method page: its parameters and every cell of it, each linking to its row
     ksh = pages["method-ksh.html"]
     assert ksh.rows["cells"] == 1 and "table4.html#table4-L4" in ksh.links
