@@ -123,6 +123,8 @@ def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
         lines = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline=""), strict=True))
     except (csv.Error, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not readable as CSV ({e})") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
     if not lines:
         return [], []
     header = lines[0]
@@ -148,7 +150,10 @@ def collect(folder) -> Results:
         name = _experiment_of(stem)
         comparison = None
         if name is not None and len(rows):
-            comparison = pd.concat([compare(name, part, dataset) for dataset, part in rows.groupby("dataset")])
+            try:
+                comparison = pd.concat([compare(name, part, dataset) for dataset, part in rows.groupby("dataset")])
+            except (ValueError, KeyError, TypeError) as e:  # e.g. params that are not JSON
+                raise InputError(f"{path}: rows not comparable with the paper's ({type(e).__name__}: {e})") from None
         res.files[stem] = ResultFile(stem, path, rows, name, comparison)
     for name in EXPERIMENT_PAGES:
         if name not in res.files:

@@ -182,6 +182,11 @@ def test_corrupt_result_file_is_one_line_and_exit_2_and_no_site(tmp_path, capsys
     assert main(["report", "--results", str(res), "--markdown"]) == 2
     assert "torn row" in capsys.readouterr().err
     (res / "table1.csv").unlink()
+    write_row(res / "table1.csv", make_row(method="dsh", features="images", params="not json"))
+    assert main(["report", "--results", str(res), "--out", str(tmp_path / "site")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "table1.csv" in err
+    (res / "table1.csv").unlink()
     (res / "leaderboard.csv").write_text("method,map\nlsh,0.1,extra\n")
     assert main(["report", "--results", str(res), "--out", str(tmp_path / "site")]) == 2
     err = capsys.readouterr().err
