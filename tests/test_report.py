@@ -177,10 +177,10 @@ def test_corrupt_result_file_is_one_line_and_exit_2_and_no_site(tmp_path, capsys
         f.write("cifar10,cifar10-dsh,images,dsh,12")  # a torn row
     assert main(["report", "--results", str(res), "--out", str(tmp_path / "site")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "table1.csv" in err and "torn row" in err
+    assert err.count("\n") == 1 and "table1.csv" in err  # the result store's own message
     assert not (tmp_path / "site").exists()
     assert main(["report", "--results", str(res), "--markdown"]) == 2
-    assert "torn row" in capsys.readouterr().err
+    assert "table1.csv" in capsys.readouterr().err
     (res / "table1.csv").unlink()
     write_row(res / "table1.csv", make_row(method="dsh", features="images", params="not json"))
     assert main(["report", "--results", str(res), "--out", str(tmp_path / "site")]) == 2
