@@ -34,7 +34,7 @@ import pandas as pd
 from .errors import InputError
 from .io import atomic_write
 from .reproduce import EXPERIMENTS, FIGURES, compare, variant
-from .results import load_baselines, read_results
+from .results import METRIC_COLUMNS, load_baselines, read_results
 
 # the experiment pages, in the README's order: (title, the paper's tables they stand beside)
 EXPERIMENT_PAGES = {
@@ -520,7 +520,9 @@ def _provenance(f: ResultFile, label, row) -> str:
     line = int(label) + 2  # read_results keeps the file's order: line 1 is the header
     items = [("file", f"{f.path.name}, line {line}")]
     cols = [c for c in f.rows.columns if c != "curves"]
-    cols = [c for c in ("command",) if c in cols] + [c for c in cols if c != "command"]
+    first = [c for c in ("command",) if c in cols]  # then what the row ran and on what, then its numbers
+    cols = first + [c for c in cols if c not in first and c not in METRIC_COLUMNS] + [
+        c for c in cols if c in METRIC_COLUMNS]
     items += [(c, "" if _is_missing(row[c]) else row[c]) for c in cols]
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items)
     return f"<td><details><summary>provenance</summary><dl>{dl}</dl></details></td>"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from hashbench import results as store
 from hashbench.cli import main
 from hashbench.report import (
     EXPERIMENT_PAGES,
@@ -36,6 +37,8 @@ def make_row(**values) -> dict:
     row.update({"dataset": "cifar10", "protocol": "cifar10-dsh", "features": "gist", "method": "lsh", "bits": 48,
                 "params": "{}", "version": "0.1.0", "machine": "test machine; 2 cores",
                 "timestamp": "2026-01-01T00:00:00+00:00", "curves": {"pr_curve": []}, "map_at_k": None})
+    if "schema" in COLUMNS:  # the result schema's own column, where the store has one
+        row["schema"] = store.SCHEMA
     row.update(values)
     return row
 
