@@ -34,7 +34,7 @@ import pandas as pd
 from .errors import InputError
 from .io import atomic_write
 from .reproduce import EXPERIMENTS, FIGURES, compare, variant
-from .results import METRIC_COLUMNS, load_baselines, read_results
+from .results import KEY_COLUMNS, METRIC_COLUMNS, load_baselines, read_results
 
 # the experiment pages, in the README's order: (title, the paper's tables they stand beside)
 EXPERIMENT_PAGES = {
@@ -97,7 +97,8 @@ class Results:
 
     folder: Path
     files: dict[str, ResultFile] = field(default_factory=dict)
-    tables: dict[str, tuple[list[str], list[list[str]]] | None] = field(default_factory=dict)
+    tables: dict[str, tuple[list[str], list[list[str]]] | None] = field(default_factory=dict)  # TABLE_PAGES
+    others: dict[str, tuple[list[str], list[list[str]]]] = field(default_factory=dict)  # other CSVs by stem
     figures: dict[str, list[Path]] = field(default_factory=dict)  # page stem -> images
     missing: list[tuple[str, str]] = field(default_factory=list)  # (file name, what makes it)
 
@@ -115,6 +116,17 @@ def _experiment_of(stem: str) -> str | None:
         if stem == name or stem.startswith(name + "-"):
             return name
     return None
+
+
+def _is_result_file(path: Path) -> bool:
+    """Whether a CSV is one of result rows (its header names the cell's key columns; then
+    it is read strictly as one), not a table of another shape (a script's, a check's)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            header = next(csv.reader([f.readline()]), [])
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read ({e})") from None
+    return not header or set(KEY_COLUMNS) <= set(header)
 
 
 def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -143,7 +155,10 @@ def collect(folder) -> Results:
     res = Results(folder)
     for path in sorted(folder.glob("*.csv")):
         stem = path.stem
-        if stem.endswith("-vs-paper") or stem in TABLE_PAGES:  # derived from the rows / other shapes
+        if stem.endswith("-vs-paper"):  # derived from the rows: the comparison is made afresh
+            continue
+        if stem in TABLE_PAGES or not _is_result_file(path):  # a table of another shape
+            res.others[stem] = _read_table(path)
             continue
         rows = read_results(path)
         rows = rows.drop(columns=[c for c in ("curves",) if c in rows.columns])  # the figures show them
@@ -159,10 +174,9 @@ def collect(folder) -> Results:
         if name not in res.files:
             res.missing.append((f"{name}.csv", f"run `hashbench reproduce {name}`"))
     for name, title in TABLE_PAGES.items():
-        path = folder / f"{name}.csv"
-        res.tables[name] = _read_table(path) if path.is_file() else None
+        res.tables[name] = res.others.pop(name, None)
         if res.tables[name] is None:
-            res.missing.append((path.name, f"no {title.lower()} results yet"))
+            res.missing.append((f"{name}.csv", f"no {title.lower()} results yet"))
     images = sorted(p for p in folder.iterdir() if p.suffix in IMAGE_SUFFIXES and p.name != SCREENSHOT)
     placed = set()
     for figure in sorted(FIGURES):
@@ -641,9 +655,8 @@ def _missing_page(res: Results, title: str, what: str) -> str:
     return _page(res, title, f'<p class="missing">Missing: {_e(what)}</p>')
 
 
-def _generic_page(res: Results, name: str) -> str:
-    title = TABLE_PAGES[name]
-    got = res.tables[name]
+def _generic_page(res: Results, name: str, title: str, got) -> str:
+    """A CSV of any shape as one sortable table (``got``: header and rows, or None: absent)."""
     if got is None:
         return _missing_page(res, title, f"{res.shown(name + '.csv')} does not exist; there is nothing to show yet.")
     header, rows = got
@@ -739,6 +752,11 @@ def _index(res: Results) -> str:
                 f"<td>{_summary(f.comparison) if f.experiment else ''}</td></tr>\n" for f in others]
         parts += ["<h2>Other result files</h2>",
                   _table("other-files", [("file", "text"), ("rows", "num"), ("ours against the paper", "text")], body)]
+    if res.others:
+        body = [f'<tr><td><a href="table-{_e(n)}.html">{_e(n)}.csv</a></td>{_td(len(rows))}</tr>\n'
+                for n, (_, rows) in res.others.items()]
+        parts += ["<h2>Other tables</h2><p>CSVs of other shapes than result rows, shown as they are.</p>",
+                  _table("other-tables", [("file", "text"), ("rows", "num")], body)]
     if "figures" in res.figures:
         parts.append('<h2>Other figures</h2><p><a href="figures.html">figures not drawn by an experiment</a></p>')
     parts.append('<h2>Methods</h2><p>' + ", ".join(
@@ -762,8 +780,10 @@ def _write_pages(res: Results, site: Path) -> None:
         if f.stem not in EXPERIMENT_PAGES:
             pages[f.page] = _result_page(res, f, f"Result file {f.path.name}",
                                          EXPERIMENT_PAGES[f.experiment][1] if f.experiment else None)
-    for name in TABLE_PAGES:
-        pages[f"{name}.html"] = _generic_page(res, name)
+    for name, title in TABLE_PAGES.items():
+        pages[f"{name}.html"] = _generic_page(res, name, title, res.tables[name])
+    for name, got in res.others.items():
+        pages[f"table-{name}.html"] = _generic_page(res, name, f"Table {name}.csv", got)
     for m in _methods(res):
         pages[f"method-{m}.html"] = _method_page(res, m)
     if "figures" in res.figures:

@@ -56,6 +56,7 @@ def small_results(folder: Path) -> Path:
     Image.new("RGB", (40, 30), (10, 120, 200)).save(folder / "figure1.png")
     Image.new("RGB", (30, 20), (200, 120, 10)).save(folder / "figure3.png")  # table2's, which is absent
     (folder / "leaderboard.csv").write_text("method,map\nlsh,0.1\nksh,0.3\n")
+    (folder / "checks.csv").write_text("protocol,level,value\na,0.5,1\nb,0.25,2\nc,0,3\n")  # a script's table
     return folder
 
 
@@ -133,6 +134,7 @@ def test_site_pages_hold_every_row_and_link_only_to_what_exists(tmp_path):
     assert pages["table1.html"].rows["rows"] == 1 and "figures/figure1.png" in pages["table1.html"].links
     assert (site / "figures" / "figure1.png").read_bytes() == (res / "figure1.png").read_bytes()
     assert pages["leaderboard.html"].rows["leaderboard"] == 2
+    assert pages["table-checks.html"].rows["checks"] == 3 and "table-checks.html" in pages["index.html"].links
     assert pages["figures.html"].links.count("figures/figure3.png") == 1 and "figures.html" in pages["index.html"].links
     # a method page: its parameters and every cell of it, each linking to its row
     ksh = pages["method-ksh.html"]
@@ -154,9 +156,12 @@ def test_site_for_the_committed_results(tmp_path):
         vs = RESULTS / f"{name}-vs-paper.csv"
         assert pages[f"{name}.html"].rows["vs-paper"] == csv_rows(vs)
     shown = sum(p.rows.get("cells", 0) for n, p in pages.items() if n.startswith("method-"))
-    results = [p for p in RESULTS.glob("*.csv") if not p.stem.endswith("-vs-paper")
-               and p.stem not in ("leaderboard", "search-speed")]
+    csvs = [p for p in RESULTS.glob("*.csv") if not p.stem.endswith("-vs-paper")]
+    results = [p for p in csvs if "params" in p.read_text().split("\n")[0].split(",")]
     assert shown == sum(csv_rows(p) for p in results)  # every row on its method's page
+    for p in set(csvs) - set(results):  # tables of other shapes, as they are
+        page = "{}.html".format(p.stem if p.stem in ("leaderboard", "search-speed") else "table-" + p.stem)
+        assert pages[page].rows[p.stem] == csv_rows(p)
     figures = {p.name for p in RESULTS.glob("*.png")} - {SCREENSHOT}
     assert {p.name for p in (tmp_path / "site" / "figures").iterdir()} == figures
 
