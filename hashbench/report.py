@@ -4,7 +4,7 @@ tables, both made from ``results/`` so neither can drift from it.
 The site (``build_site``) is plain HTML and CSS with a little inline JavaScript (sortable
 tables): no server, no CDN, it opens from the file system offline. One page per experiment
 (ours beside the paper's numbers, the difference coloured, the figures, every row with its
-provenance in a ``<details>``), a page per method (parameters, source paper, all its cells),
+provenance in a ``<details>``, its stored codes named where present), a page per method (parameters, source paper, all its cells),
 and pages for the leaderboard and search-speed tables when their CSVs exist. What is absent
 is named, never a crash; a corrupt result file is an :class:`InputError` before anything is
 written. The site is built in a temporary folder beside ``--out`` and swapped into place.
@@ -34,7 +34,8 @@ import pandas as pd
 from .errors import InputError
 from .io import atomic_write
 from .reproduce import EXPERIMENTS, FIGURES, compare, variant
-from .results import KEY_COLUMNS, METRIC_COLUMNS, load_baselines, read_results
+from .results import KEY_COLUMNS, METRIC_COLUMNS, load_baselines, read_results, row_key
+from .storedcodes import codes_dir, codes_path
 
 # the experiment pages, in the README's order: (title, the paper's tables they stand beside)
 EXPERIMENT_PAGES = {
@@ -533,6 +534,10 @@ def _provenance(f: ResultFile, label, row) -> str:
     seed, settings, code identity, machine, time, model files."""
     line = int(label) + 2  # read_results keeps the file's order: line 1 is the header
     items = [("file", f"{f.path.name}, line {line}")]
+    codes = codes_path(codes_dir(f.path), row_key(row))
+    if codes.is_file():
+        items.append(("stored codes", (f"{codes.parent.name}/{codes.name} (scored again without fitting by "
+                                      f"`hashbench evaluate --stored {f.path.parent.name}/{f.path.name}:{int(label) + 1}`)")))
     cols = [c for c in f.rows.columns if c != "curves"]
     first = [c for c in ("command",) if c in cols]  # then what the row ran and on what, then its numbers
     cols = first + [c for c in cols if c not in first and c not in METRIC_COLUMNS] + [

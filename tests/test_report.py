@@ -24,7 +24,15 @@ from hashbench.report import (
     readme_blocks,
     replace_blocks,
 )
-from hashbench.results import COLUMNS, FLOAT_COLUMNS, INT_COLUMNS, write_row
+from hashbench.results import (
+    COLUMNS,
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    read_results,
+    row_key,
+    write_row,
+)
+from hashbench.storedcodes import cell_id, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
@@ -118,6 +126,9 @@ def csv_rows(path: Path) -> int:
 
 def test_site_pages_hold_every_row_and_link_only_to_what_exists(tmp_path):
     res = small_results(tmp_path / "results")
+    (res / "codes").mkdir()
+    ksh_key = row_key(read_results(res / "table4.csv").iloc[2])
+    (res / "codes" / f"{cell_id(ksh_key)}.npz").write_bytes(b"")  # KSH's stored codes (present is what counts)
     site = tmp_path / "site"
     build_site(res, site)
     pages = check_links(site)
@@ -127,6 +138,8 @@ def test_site_pages_hold_every_row_and_link_only_to_what_exists(tmp_path):
     assert t4.rows["vs-paper"] == 3  # ITQ is not in the paper's Table 4
     assert t4.rows["layout"] == 2  # the README's layout: LSH and KSH on GIST
     text = (site / "table4.html").read_text()
+    assert text.count("<dt>stored codes</dt>") == 1 and "--stored results/table4.csv:3" in text  # its 3rd row
+    assert resolve(f"{res}/table4.csv:3") == res / "codes" / f"{cell_id(ksh_key)}.npz"  # as evaluate reads it
     assert "test machine; 2 cores" in text and "2026-01-01T00:00:00+00:00" in text  # provenance
     # KSH: 0.3121 - 0.4167 = -0.1046, far below; LSH under cifar10-standard: +0.0508, far above
     assert '<td class="num d-far-below" data-sort="-0.1046' in text and ">-0.1046</td>" in text
