@@ -88,11 +88,17 @@ class Experiment:
         from .experiment import plan_cells
         from .protocols import get_protocol
 
-        targets = ([(d, None) for d in self.datasets] if not self.protocols else
-                   [("auto", p) for p in self.protocols])
-        if self.protocols and self.datasets != ["auto"]:
+        if not self.protocols:
+            targets = [(d, None) for d in self.datasets]
+        elif self.datasets == ["auto"]:
+            targets = [("auto", p) for p in self.protocols]
+        else:  # every (dataset, protocol) pair the protocol applies to; each protocol to one at least
+            from .datasets import resolve_dataset
+
+            names = {d: resolve_dataset(d, data_dir)[0] for d in self.datasets}
+            targets = [(d, p) for d in self.datasets for p in self.protocols if get_protocol(p).applies_to(names[d])]
             for p in self.protocols:
-                if get_protocol(p).dataset not in self.datasets:
+                if not any(q == p for _, q in targets):
                     raise InputError(f"protocol {p} is for dataset {get_protocol(p).dataset}, "
                                      f"which is not among datasets {', '.join(self.datasets)}")
         cells = []
