@@ -41,6 +41,7 @@ from typing import Callable
 
 import pandas as pd
 
+from .backends import open_backend
 from .errors import InputError
 from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run_grid
 from .io import atomic_write
@@ -330,9 +331,11 @@ NAMES = tuple(sorted({*EXPERIMENTS, *FIGURES}))
 
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
               out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
-              models=None, log=print) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+              models=None, log=print, backend: str = "processes",
+              scheduler: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """Run experiment ``name`` (a table's grid, or the grids a figure draws from, then the
-    figure); return (result rows, comparison with the paper, figure files)."""
+    figure); return (result rows, comparison with the paper, figure files). ``backend`` and
+    ``scheduler``: where the cells run (:func:`hashbench.backends.open_backend`)."""
     if name not in NAMES:
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
@@ -356,7 +359,7 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
 
         def run(cells, alongside=()):
             return run_grid(cells, out, force=force, jobs=jobs, data_dir=s.data_dir, store=s.store,
-                            log=log, models=s.models, alongside=alongside)
+                            log=log, models=s.models, alongside=alongside, backend=pool)
 
         cells = EXPERIMENTS[n](s, run)
         rows = run(cells)
@@ -366,9 +369,10 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
         return cells, rows, table
 
     sources, draw = FIGURES.get(name, ((name,), None))
-    done = {n: grid(n) for n in sources}
-    grids = {n: (cells, rows) for n, (cells, rows, _) in done.items()}
-    rows = pd.concat([r for _, r, _ in done.values()], ignore_index=True) if done else pd.DataFrame()
-    table = pd.concat([t for _, _, t in done.values()], ignore_index=True) if done else pd.DataFrame()
-    figures = draw(s, grids, stem(name)) if draw else []
+    with open_backend(backend, scheduler, log=log) as pool:  # one cluster for every stage of every grid
+        done = {n: grid(n) for n in sources}
+        grids = {n: (cells, rows) for n, (cells, rows, _) in done.items()}
+        rows = pd.concat([r for _, r, _ in done.values()], ignore_index=True) if done else pd.DataFrame()
+        table = pd.concat([t for _, _, t in done.values()], ignore_index=True) if done else pd.DataFrame()
+        figures = draw(s, grids, stem(name)) if draw else []
     return rows, table, figures
