@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .backends import Processes
 from .datasets import load_dataset, resolve_dataset
 from .errors import InputError
 from .features import FeatureStore, get_extractor, parse_param
@@ -304,8 +305,6 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     cluster, every worker must first see the folders of :func:`shared_folders`.
     ``alongside``: other zero-argument tasks (picklable) run in the same pool beside the
     first wave (with ``jobs=1``, before it); their results are dropped."""
-    from .backends import Processes
-
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InputError(f"jobs must be a positive integer, got {jobs!r}")
     data_dir = None if data_dir is None else str(data_dir)
