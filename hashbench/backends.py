@@ -31,11 +31,10 @@ from .io import atomic_write
 
 BACKENDS = ("processes", "dask")
 CONNECT_TIMEOUT_S = 10  # an unreachable scheduler, or one without workers, is an error after this long
-# The environment of a LocalCluster's worker processes, over Dask's defaults: one thread for
-# Numba too (as joblib gives its processes), and glibc's own trimming of freed memory (Dask's
-# MALLOC_TRIM_THRESHOLD_=65536 made numpy-heavy cells, ITQ's rotation, twice as slow here).
-LOCAL_WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-                        "distributed.nanny.pre-spawn-environ.NUMBA_NUM_THREADS": 1}
+# The environment of a LocalCluster's worker processes, over Dask's defaults: glibc's own
+# trimming of freed memory (Dask's MALLOC_TRIM_THRESHOLD_=65536 made numpy-heavy cells, ITQ's
+# rotation, twice as slow here).
+LOCAL_WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 MISSING_EXTRA = "dask.distributed is needed for --backend dask: pip install 'hashbench[dask]'"
 
 
@@ -208,13 +207,28 @@ class Dask:
                               f"({'; '.join(failed)}); the finished cells are written, a rerun retries the others")
 
 
+def _restore_environ(saved: dict) -> None:
+    """Undo what a LocalCluster leaves in this process's environment: its nannies set
+    ``distributed.nanny.pre-spawn-environ`` (``OMP_NUM_THREADS=1``, ...) and
+    ``PYTHONHASHSEED`` here before starting each worker process, ``distributed.proctitle``
+    sets ``__DASK_PARENT_PID``, and none is unset."""
+    import dask
+
+    for name in {*dask.config.get("distributed.nanny.pre-spawn-environ"), "PYTHONHASHSEED", "__DASK_PARENT_PID"}:
+        if name in saved:
+            os.environ[name] = saved[name]
+        else:
+            os.environ.pop(name, None)
+
+
 @contextlib.contextmanager
 def open_backend(name: str = "processes", scheduler: str | None = None, plugins=(), n_workers: int | None = None,
                  log=None):
     """The pool for :func:`run_grid`: None for ``processes``; for ``dask``, a :class:`Dask`
     on the scheduler at ``scheduler`` (``tcp://host:8786``), or, without one, on a
     ``LocalCluster`` of ``n_workers`` single-thread worker processes (default: one per
-    usable core, like ``--jobs`` that many) started here and closed on exit. ``plugins``:
+    usable core, like ``--jobs`` that many; Numba's threads split the cores between them)
+    started here and closed on exit. ``plugins``:
     module names every worker imports before running a cell."""
     if name not in BACKENDS:
         raise InputError(f"--backend: choose from {', '.join(BACKENDS)}, not {name!r}")
@@ -225,13 +239,17 @@ def open_backend(name: str = "processes", scheduler: str | None = None, plugins=
         return
     distributed = _distributed()
     with contextlib.ExitStack() as stack:
+        stack.callback(_restore_environ, dict(os.environ))
         if scheduler is None:
             import dask
 
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+            n_workers = n_workers or cores
+            # Numba's kernels split the cores between the workers, as joblib does for its processes
+            numba = {"NUMBA_NUM_THREADS": str(max(1, cores // n_workers))}
             with dask.config.set(LOCAL_WORKER_ENVIRON):
                 cluster = stack.enter_context(distributed.LocalCluster(
-                    n_workers=n_workers or cores, threads_per_worker=1, processes=True, dashboard_address=None))
+                    n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, env=numba))
             client = stack.enter_context(distributed.Client(cluster, set_as_default=False))
         else:
             try:

@@ -111,9 +111,12 @@ def cluster():
     at the second death (allowed-failures 1, default 3)."""
     import dask
 
+    environ = dict(os.environ)
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
             open_backend("dask", n_workers=2, plugins=[__name__]) as backend:
+        assert os.environ.get("OMP_NUM_THREADS") == "1"  # Dask's nannies set it here to start workers
         yield backend
+    assert {**os.environ, "PYTEST_CURRENT_TEST": ""} == {**environ, "PYTEST_CURRENT_TEST": ""}  # put back
 
 
 @pytest.fixture(scope="module")
