@@ -197,9 +197,13 @@ class Dask:
                 if cell is not None:
                     yield result
                 continue
-            error = future.exception() if future.status == "error" else f"status {future.status}"
+            if future.status == "error":
+                error = future.exception()
+                why = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+            else:
+                why = f"the task was {future.status}"
             name = "a task alongside" if cell is None else "/".join(cell.key()[:6])
-            failed.append(f"{name}: {type(error).__name__}: {error}")
+            failed.append(f"{name}: {why}")
             if self.log is not None:
                 self.log(f"failed {failed[-1]}")
         if failed:

@@ -58,6 +58,16 @@ class FragileLSH(LSH):
         return super().fit(X, y)
 
 
+@register("test-raising-lsh")
+class RaisingLSH(LSH):
+    """LSH whose fit raises at 16 bits, as a method with a bug would."""
+
+    def fit(self, X, y=None):
+        if self.n_bits == 16:
+            raise ArithmeticError("no 16-bit codes here\nsecond line")
+        return super().fit(X, y)
+
+
 @register("test-device-lsh")
 class DeviceLSH(LSH):
     """LSH with a ``device`` parameter, as the methods that train networks; notes the address
@@ -189,6 +199,17 @@ def test_a_cell_that_keeps_killing_workers_is_reported_at_the_end(cluster, store
     assert rows["bits"].tolist() == [8, 16, 24] and len(read_results(out)) == 3
     plain = run_grid(plan_cells(["lsh"], [8, 16, 24], [0], dataset="digits"), tmp_path / "plain.csv", store=store)
     assert rows[METRICS].equals(plain[METRICS])
+
+
+def test_a_cell_that_raises_is_reported_at_the_end_and_the_others_are_written(cluster, store, tmp_path):
+    cells = [make_cell("digits", "digits-dsh", "pixels", "test-raising-lsh", b, 0) for b in (8, 16, 24)]
+    out, lines = tmp_path / "run.csv", []
+    with pytest.raises(CellsFailed, match=r"^1 of 3 tasks failed on the cluster \(digits/digits-dsh/pixels/"
+                       r"test-raising-lsh/16/0: ArithmeticError: no 16-bit codes here\); the finished cells"):
+        run_grid(cells, out, store=store, backend=cluster, log=lines.append)
+    assert sorted(read_results(out)["bits"]) == [8, 24]
+    assert [line for line in lines if line.startswith("failed")] == [
+        "failed digits/digits-dsh/pixels/test-raising-lsh/16/0: ArithmeticError: no 16-bit codes here"]
 
 
 KILLED_DRIVER = """
