@@ -206,7 +206,7 @@ def test_a_cell_that_raises_is_reported_at_the_end_and_the_others_are_written(cl
     out, lines = tmp_path / "run.csv", []
     with pytest.raises(CellsFailed, match=r"^1 of 3 tasks failed on the cluster \(digits/digits-dsh/pixels/"
                        r"test-raising-lsh/16/0: ArithmeticError: no 16-bit codes here\); the finished cells"):
-        run_grid(cells, out, store=store, backend=cluster, log=lines.append)
+        run_grid(cells, out, store=store, backend=backends.Dask(cluster.client, cluster.plugins, log=lines.append))
     assert sorted(read_results(out)["bits"]) == [8, 24]
     assert [line for line in lines if line.startswith("failed")] == [
         "failed digits/digits-dsh/pixels/test-raising-lsh/16/0: ArithmeticError: no 16-bit codes here"]
