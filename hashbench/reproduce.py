@@ -21,7 +21,7 @@ models are reused and nothing is retrained that a table already trained):
 | figure4 | training and test loss of the 48-bit model from scratch and fine-tuned | table2's checkpoints |
 | figure5 | PR curves, fine-tuned against the best ensemble (by mAP) at 24/36/48 bits | table2's and table3's rows |
 | figure6 | PR curves at 48 bits and precision within radius 2 against code length | its own grid |
-| figure7 | top-10 retrievals at 48 bits, LSH/ITQ/CCA-ITQ/KSH and DSH, 3 failed and 3 successful cases (Figures 7-18; ``hashbench show``) | figure6's 48-bit settings |
+| figure7 | top-10 retrievals at 48 bits, LSH/ITQ/CCA-ITQ/KSH and DSH, 3 failed and 3 successful cases (Figures 7-18; ``hashbench show``) | figure6's 48-bit cells: their stored codes when there, else fitted |
 
 Settings recorded in every row (the paper leaves them unstated; see the README for the
 evidence): the supervised baselines learn from a labelled subset of the training images,
@@ -35,9 +35,10 @@ protocol with the same training images.
 import functools
 import itertools
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -47,6 +48,7 @@ from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run
 from .io import atomic_write
 from .protocols import get_protocol
 from .results import load_baselines
+from .storedcodes import codes_dir
 
 PROTOCOLS = {
     "cifar10": ("cifar10-dsh", "cifar10-standard"),
@@ -71,6 +73,7 @@ class Setup:
     data_dir: str | None = None
     store: str | None = None
     models: Path = MODELS_DIR
+    retrain_before: float | None = None  # --retrain: model files older than this are trained again
 
     def hand_features(self) -> str:
         """GIST for real photographs; raw pixels for 8x8 digits, where GIST has little to see."""
@@ -108,11 +111,14 @@ def _table4(s: Setup, run) -> list:
 
 
 def _classifier(s: Setup) -> Path:
-    """The CNN-cls model, trained on the first protocol's training images when missing."""
+    """The CNN-cls model, trained on the first protocol's training images when missing (or
+    older than the ``--retrain`` call: in any process, once)."""
     from .training import train_classifier
 
     budget = s.budget if s.budget in ("quick", "paper") else f"it{s.budget}"
     path = s.models / s.dataset / f"cnn-cls-s{s.seed}-{budget}.pt"
+    if path.is_file() and s.retrain_before is not None and path.stat().st_mtime < s.retrain_before:
+        path.unlink()
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         record = train_classifier(path, seed=s.seed, schedule=s.budget, protocol=s.protocols[0],
@@ -283,7 +289,7 @@ def _draw_figure4(s: Setup, grids: Grids, stem) -> list[Path]:
     from .nets import load_history
     from .plots import loss_curves
 
-    cells, rows = _first(s, *grids["table2"])
+    cells = _first(s, *grids["table2"])[0]
     panels = []
     for letter, finetuned in (("a", False), ("b", True)):
         cell = next(c for c in cells if c.bits == BITS[-1] and ("init_from" in json.loads(c.params)) == finetuned)
@@ -313,7 +319,8 @@ def _draw_figure7(s: Setup, grids: Grids, stem) -> list[Path]:
 
     p, hand = s.protocols[0], s.hand_features()
     cells = [s.classic(p, hand, m, 48) for m in ("lsh", "itq", "cca-itq", "ksh")] + [s.dsh(p, 48)]
-    return show(cells, stem, seed=s.seed, data_dir=s.data_dir, store=s.store, models=s.models)
+    return show(cells, stem, seed=s.seed, data_dir=s.data_dir, store=s.store, models=s.models,
+                codes=codes_dir(stem))  # figure6's stored codes of those cells, when there
 
 
 # figure -> (the grids it draws from, its drawer)
@@ -331,11 +338,12 @@ NAMES = tuple(sorted({*EXPERIMENTS, *FIGURES}))
 
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
               out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
-              models=None, log=print, backend: str = "processes",
+              models=None, log=print, retrain: bool = False, backend: str = "processes",
               scheduler: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """Run experiment ``name`` (a table's grid, or the grids a figure draws from, then the
-    figure); return (result rows, comparison with the paper, figure files). ``backend`` and
-    ``scheduler``: where the cells run (:func:`hashbench.backends.open_backend`)."""
+    figure); return (result rows, comparison with the paper, figure files). ``force`` and
+    ``retrain`` (as ``run_grid``) apply once per cell, though stages name cells again.
+    ``backend`` and ``scheduler``: where the cells run (:func:`hashbench.backends.open_backend`)."""
     if name not in NAMES:
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
@@ -349,17 +357,26 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
         if get_protocol(p).dataset != dataset:
             raise InputError(f"--protocol {p} is for dataset {get_protocol(p).dataset}, not {dataset}")
     s = Setup(dataset, protocols, budget, seed, None if data_dir is None else str(data_dir),
-              None if store is None else str(store), Path(models) if models else MODELS_DIR)
+              None if store is None else str(store), Path(models) if models else MODELS_DIR,
+              time.time() if retrain else None)
 
     def stem(n: str) -> Path:
         return Path(out_dir) / (n if dataset == "cifar10" else f"{n}-{dataset}")
+
+    handled = set()  # cells already rerun by this call
 
     def grid(n: str):
         out = stem(n).with_suffix(".csv")
 
         def run(cells, alongside=()):
-            return run_grid(cells, out, force=force, jobs=jobs, data_dir=s.data_dir, store=s.store,
-                            log=log, models=s.models, alongside=alongside, backend=pool)
+            opts = {"jobs": jobs, "data_dir": s.data_dir, "store": s.store, "log": log, "models": s.models,
+                    "backend": pool}
+            fresh = [c for c in cells if c not in handled]
+            handled.update(cells)
+            if (force or retrain) and fresh:
+                run_grid(fresh, out, force=force, retrain=retrain, alongside=alongside, **opts)
+                alongside = ()
+            return run_grid(cells, out, alongside=alongside, **opts)
 
         cells = EXPERIMENTS[n](s, run)
         rows = run(cells)
