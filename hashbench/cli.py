@@ -191,7 +191,7 @@ def _cmd_run(args) -> int:
         log=log,
         params=_params(args.param),
     )
-    with open_backend(args.backend, args.scheduler, log=log) as backend:
+    with open_backend(args.backend, args.scheduler, plugins=getattr(args, "plugin", ()), log=log) as backend:
         rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
                         store=args.store, log=log, retrain=args.retrain, backend=backend)
     print(format_table(rows))
@@ -208,7 +208,7 @@ def _cmd_reproduce(args) -> int:
         args.name, dataset=args.dataset, budget=budget, protocols=protocols, seed=args.seed,
         out_dir=args.out_dir, jobs=args.jobs, force=args.force, retrain=args.retrain, data_dir=args.data_dir,
         store=args.store, log=lambda line: print(line, file=sys.stderr), backend=args.backend,
-        scheduler=args.scheduler)
+        scheduler=args.scheduler, plugins=getattr(args, "plugin", ()))
     columns = DISPLAY_COLUMNS[:DISPLAY_COLUMNS.index("n_labelled") + 1] + ("variant",) + DISPLAY_COLUMNS[
         DISPLAY_COLUMNS.index("n_labelled") + 1:]
     if len(rows):  # figure7 draws from no result grid

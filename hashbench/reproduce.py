@@ -339,11 +339,12 @@ NAMES = tuple(sorted({*EXPERIMENTS, *FIGURES}))
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
               out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
               models=None, log=print, retrain: bool = False, backend: str = "processes",
-              scheduler: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+              scheduler: str | None = None, plugins=()) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """Run experiment ``name`` (a table's grid, or the grids a figure draws from, then the
     figure); return (result rows, comparison with the paper, figure files). ``force`` and
     ``retrain`` (as ``run_grid``) apply once per cell, though stages name cells again.
-    ``backend`` and ``scheduler``: where the cells run (:func:`hashbench.backends.open_backend`)."""
+    ``backend``, ``scheduler``, ``plugins``: where the cells run, and the modules every worker
+    imports (:func:`hashbench.backends.open_backend`)."""
     if name not in NAMES:
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
@@ -386,7 +387,7 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
         return cells, rows, table
 
     sources, draw = FIGURES.get(name, ((name,), None))
-    with open_backend(backend, scheduler, log=log) as pool:  # one cluster for every stage of every grid
+    with open_backend(backend, scheduler, plugins=plugins, log=log) as pool:  # one cluster for every stage of every grid
         done = {n: grid(n) for n in sources}
         grids = {n: (cells, rows) for n, (cells, rows, _) in done.items()}
         rows = pd.concat([r for _, r, _ in done.values()], ignore_index=True) if done else pd.DataFrame()

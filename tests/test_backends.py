@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import hashbench
-from hashbench import backends
+from hashbench import backends, storedcodes
 from hashbench.backends import CellsFailed, open_backend
 from hashbench.cli import main
 from hashbench.errors import InputError
@@ -138,9 +138,13 @@ def test_cluster_rows_equal_one_process_cell_for_cell(cluster, store, tmp_path):
     log = tmp_path / "fits.txt"
     cells = plan_cells(["lsh", "itq", "cca-itq"], [8, 16], [0], dataset="digits")
     cells += [make_cell("digits", "digits-dsh", "pixels", "test-fragile-lsh", 12, 0, log=str(log))]
-    serial = run_grid(cells, tmp_path / "serial.csv", store=store)
-    on_cluster = run_grid(cells, tmp_path / "dask.csv", store=store, backend=cluster)
+    serial = run_grid(cells, tmp_path / "serial" / "run.csv", store=store)
+    on_cluster = run_grid(cells, tmp_path / "dask" / "run.csv", store=store, backend=cluster)
     assert on_cluster[list(KEY_COLUMNS) + METRICS].equals(serial[list(KEY_COLUMNS) + METRICS])
+    for cell in cells:  # the driver stored each cell's codes as its row came back
+        here, there = (storedcodes.load(storedcodes.codes_path(tmp_path / side / "codes", cell.key()), cell.key())
+                       for side in ("serial", "dask"))
+        assert np.array_equal(here.query_codes, there.query_codes) and np.array_equal(here.db_codes, there.db_codes)
     pids = [int(line.split()[1]) for line in log.read_text().splitlines()]
     assert pids[0] == os.getpid()  # the serial run fitted here, the cluster's run in a worker
     assert pids[1] in cluster.client.run(os.getpid).values()
