@@ -243,6 +243,29 @@ def _cmd_show(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from . import report
+
+    if args.markdown:
+        if args.out:
+            raise InputError("give --out SITE or --markdown, not both")
+        if args.readme:
+            changed = report.update_readme(args.readme, args.results)
+            print(f"{args.readme}: {'tables regenerated' if changed else 'tables already up to date'}")
+        else:
+            print(report.markdown_text(report.markdown_tables(args.results)), end="")
+        return 0
+    if not args.out:
+        raise InputError("give --out SITE (the folder to write the site to) or --markdown")
+    if args.readme:
+        raise InputError("--readme goes with --markdown")
+    res = report.build_site(args.results, args.out)
+    for line in res.missing_lines():
+        print(f"missing: {line}", file=sys.stderr)
+    print(f"site: {os.path.join(args.out, 'index.html')}")
+    return 0
+
+
 def _params(texts) -> dict:
     """``--param KEY=VALUE`` options as a dict (VALUE read as JSON, else a string)."""
     from .features import parse_param
@@ -428,6 +451,16 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     sh.add_argument("--store", help="feature store folder (default features/)")
     sh.set_defaults(func=_cmd_show)
+
+    rpt = sub.add_parser("report", help="the result files as a static HTML site (opens offline), or the README's "
+                         "result tables as Markdown")
+    rpt.add_argument("--results", default="results", help="folder of result CSVs and figures (default results)")
+    rpt.add_argument("--out", help="folder to write the site to (replaced whole; a folder report did not write "
+                     "is refused)")
+    rpt.add_argument("--markdown", action="store_true", help="print the README's result tables instead")
+    rpt.add_argument("--readme", help="with --markdown: rewrite the tables between the report markers of this "
+                     "README in place")
+    rpt.set_defaults(func=_cmd_report)
 
     f = sub.add_parser("features", help="compute feature matrices into the feature store")
     fsub = f.add_subparsers(dest="features_command", required=True)

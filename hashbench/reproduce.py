@@ -195,14 +195,15 @@ def variant(row) -> str:
 
 def compare(name: str, rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Our rows next to the published numbers: one line per (protocol, method, features,
-    bits, variant, metric) that the paper reports, with ours, the paper's and the difference.
+    bits, variant, metric) that the paper reports, with ours, the paper's and the difference,
+    indexed by the label of the row it came from (so a report can link each number to its row).
     A DSH model trained from scratch matches the paper's "scratch" rows and its plain ones."""
     tables = {"table4": ("supp-table4", "main-paper"), "figure6": ("supp-table2", "main-paper"),
               "table1": ("supp-table1",), "table2": ("supp-table2",), "table3": ("supp-table3",)}[name]
     base = pd.concat([load_baselines(t) for t in tables], ignore_index=True)
     base = base[base["dataset"] == dataset]
-    out = []
-    for _, r in rows.iterrows():
+    out, index = [], []
+    for label, r in rows.iterrows():
         v = variant(r)
         if name == "table3" and r["method"] == "dsh":
             v = f"M{r['seed'] - rows['seed'].min() + 1}"
@@ -214,13 +215,14 @@ def compare(name: str, rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
                      & base["variant"].isin(names)]
         for metric, paper in match.groupby("metric", sort=False)["value"].first().items():
             ours = r[metric]
+            index.append(label)
             out.append({
                 "protocol": r["protocol"], "method": r["method"], "features": r["features"].split(":")[0],
                 "bits": r["bits"], "variant": v, "metric": metric, "ours": ours, "paper": paper,
                 "diff": None if ours is None or pd.isna(ours) else ours - paper,
             })
-    return pd.DataFrame(out, columns=["protocol", "method", "features", "bits", "variant", "metric",
-                                      "ours", "paper", "diff"])
+    return pd.DataFrame(out, index=pd.Index(index, dtype=rows.index.dtype), columns=[
+        "protocol", "method", "features", "bits", "variant", "metric", "ours", "paper", "diff"])
 
 
 def paper_name(row, plain: str = "from scratch") -> str:

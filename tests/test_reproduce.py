@@ -47,6 +47,7 @@ def test_compare_pairs_rows_with_the_published_numbers():
         ("cifar10-dsh", "ksh", "cnn-ours:model=x.ckpt", 48, {}, 0.64, 0.5),
         ("cifar10-dsh", "lsh", "gist", 48, {}, 0.15, 0.0),
     ])
+    assert list(compare("table4", rows.set_axis([7, 3, 5]), "cifar10").index) == [7, 3, 5]  # the rows' labels
     table = compare("table4", rows, "cifar10").set_index(["method", "metric"])
     assert table.loc[("dsh", "map"), "paper"] == 0.6755
     assert table.loc[("dsh", "map"), "diff"] == pytest.approx(0.60 - 0.6755)
