@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 
+from .backends import CellsFailed
 from .errors import InputError
 
 
@@ -199,6 +200,7 @@ def _experiment(args):
 
 
 def _cmd_run(args) -> int:
+    from .backends import open_backend
     from .experiment import run_grid
     from .results import format_table
 
@@ -208,8 +210,9 @@ def _cmd_run(args) -> int:
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}")
     cells = _experiment(args).cells(data_dir=args.data_dir, log=log)
-    rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
-                    store=args.store, log=log, retrain=args.retrain)
+    with open_backend(args.backend, args.scheduler, plugins=getattr(args, "plugin", ()), log=log) as backend:
+        rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
+                        store=args.store, log=log, retrain=args.retrain, backend=backend)
     print(format_table(rows))
     return 0
 
@@ -229,8 +232,8 @@ def _cmd_reproduce(args) -> int:
     rows, table, figures = reproduce(
         args.name, dataset=args.dataset, budget=budget, protocols=protocols, seed=args.seed,
         out_dir=args.out_dir, jobs=args.jobs, force=args.force, retrain=args.retrain, data_dir=args.data_dir,
-        store=args.store,
-        log=lambda line: print(line, file=sys.stderr))
+        store=args.store, log=lambda line: print(line, file=sys.stderr), backend=args.backend,
+        scheduler=args.scheduler, plugins=getattr(args, "plugin", ()))
     columns = DISPLAY_COLUMNS[:DISPLAY_COLUMNS.index("n_labelled") + 1] + ("variant",) + DISPLAY_COLUMNS[
         DISPLAY_COLUMNS.index("n_labelled") + 1:]
     if len(rows):  # figure7 draws from no result grid
@@ -352,6 +355,16 @@ def _cmd_train_cnn(args) -> int:
     return 0
 
 
+def _backend_options(p) -> None:
+    from .backends import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS, default="processes", help="where cells run: processes (joblib "
+                   "processes on this machine, --jobs at a time; default) or dask (a Dask cluster; needs "
+                   "hashbench[dask])")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="with --backend dask: the scheduler, e.g. "
+                   "tcp://host:8786 (default: a LocalCluster of one single-thread worker per core, here)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -436,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, default=1, help="cells run in parallel (joblib processes; default 1)")
     r.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     r.add_argument("--store", help="feature store folder (default features/)")
+    _backend_options(r)
     r.set_defaults(func=_cmd_run)
 
     from .reproduce import NAMES
@@ -461,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--print-config", action="store_true", help="print the experiment's grids as a `run --config` "
                     "TOML file and exit (nothing runs; grids whose features or models come from an earlier "
                     "stage name the files that stage writes)")
+    _backend_options(rp)
     rp.set_defaults(func=_cmd_reproduce)
 
     me = sub.add_parser("methods", help="list every hashing method: origin (built-in or plugin), declarations, "
@@ -578,6 +593,9 @@ def main(argv=None) -> int:
     except InputError as e:
         print(f"hashbench {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except CellsFailed as e:  # a cluster's cells that failed for good, after the others were written
+        print(f"hashbench {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("hashbench: interrupted", file=sys.stderr)
         return 130
