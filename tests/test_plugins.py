@@ -36,6 +36,21 @@ class MeanSign(Hasher):
 '''
 
 
+EXTRACTOR = '''
+import numpy as np
+from hashbench.features import Extractor, register_extractor
+
+
+@register_extractor("mean-pixel")
+class MeanPixel(Extractor):
+    """One feature per image: its mean grey level."""
+
+    def _extract(self, images, bar):
+        bar.update(len(images))
+        return images.mean(axis=(1, 2, 3), dtype=np.float64)[:, None].astype(np.float32)
+'''
+
+
 def hashbench_cli(args, cwd, pythonpath=(), timeout=300):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, pythonpath), str(ROOT)])}
     return subprocess.run([sys.executable, "-m", "hashbench.cli", *args], cwd=cwd, env=env, capture_output=True,
@@ -49,6 +64,7 @@ def plugin_dir(tmp_path):
     (d / "meansign.py").write_text(GOOD)
     (d / "raising.py").write_text("raise RuntimeError('the plugin is broken')\n")
     (d / "clashing.py").write_text(GOOD.replace('"mean-sign"', '"lsh"'))
+    (d / "meanpixel.py").write_text(EXTRACTOR)
     (d / "undeclared.py").write_text(GOOD.replace('label = "MeanSign"', "trains_model_file = True"))
     return d
 
@@ -78,7 +94,10 @@ def loaded(plugin_dir, monkeypatch):
     for name in set(HASHERS) - set(before):
         HASHERS.pop(name)
     plugins._modules[:] = modules
-    for m in ("meansign", "raising", "clashing", "undeclared"):
+    from hashbench.features.base import EXTRACTORS
+
+    EXTRACTORS.pop("mean-pixel", None)
+    for m in ("meansign", "meanpixel", "raising", "clashing", "undeclared"):
         sys.modules.pop(m, None)
 
 
@@ -119,3 +138,17 @@ def test_plugin_label_in_tables_and_figures(loaded):
     load_module("meansign")
     assert label({"method": "mean-sign", "features": "pixels"}) == "MeanSign (pixels)"
     assert label({"method": "cca-itq", "features": "gist"}) == "CCA-ITQ (gist)"
+
+
+def test_plugin_extractor_feeds_the_store(loaded, tmp_path, capsys):
+    import numpy as np
+
+    from hashbench.cli import main
+    from hashbench.datasets import load_dataset
+
+    assert main(["features", "extract", "mean-pixel", "--plugin", "meanpixel", "--dataset", "digits",
+                 "--store", str(tmp_path / "store")]) == 0
+    assert "1797 x 1 float32" in capsys.readouterr().out
+    X = np.load(next((tmp_path / "store").rglob("mean-pixel-*.npy")))
+    images = load_dataset("digits").images
+    np.testing.assert_allclose(X[:, 0], images.reshape(len(images), -1).mean(1), rtol=1e-6)
