@@ -9,45 +9,21 @@ import json
 import os
 import sys
 
-import numpy as np
-
 from .errors import InputError
 
 
-def _load_npy(path: str, arg: str) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(f"{arg}: no such file: {path}") from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"{arg}: cannot read {path} as a .npy array ({e})") from None
-
-
-def _codes_from_array(a: np.ndarray, bits: int | None, arg: str):
-    """(packed uint64 codes, n_bits) from {0,1}/+-1 (n, k) or packed uint8 (n, ceil(k/8))."""
-    from .codes import pack, pack_bytes
-
-    if a.ndim != 2:
-        raise InputError(f"{arg}: expected a 2-D (n, bits) array, got shape {a.shape}")
-    if a.shape[0] == 0:
-        raise InputError(f"{arg}: empty array")
-    if bits is not None and a.dtype == np.uint8 and a.shape[1] != bits:
-        return pack_bytes(a, bits, arg), bits
-    if bits is not None and a.shape[1] != bits:
-        raise InputError(f"{arg}: --bits {bits} does not fit an array of {a.shape[1]} columns")
-    return pack(a, arg), a.shape[1]
-
-
 def _cmd_evaluate(args) -> int:
+    from .codes import read_codes
+    from .io import load_array
     from .labels import check_labels
     from .metrics import evaluate
 
-    q, kq = _codes_from_array(_load_npy(args.query_codes, "--query-codes"), args.bits, "--query-codes")
-    d, kd = _codes_from_array(_load_npy(args.db_codes, "--db-codes"), args.bits, "--db-codes")
+    q, kq = read_codes(load_array(args.query_codes, "--query-codes"), args.bits, "--query-codes")
+    d, kd = read_codes(load_array(args.db_codes, "--db-codes"), args.bits, "--db-codes")
     if kq != kd:
         raise InputError(f"--query-codes has {kq} bits but --db-codes has {kd}")
-    ql = check_labels(_load_npy(args.query_labels, "--query-labels"), q.shape[0], "--query-labels")
-    dl = check_labels(_load_npy(args.db_labels, "--db-labels"), d.shape[0], "--db-labels")
+    ql = check_labels(load_array(args.query_labels, "--query-labels"), q.shape[0], "--query-labels")
+    dl = check_labels(load_array(args.db_labels, "--db-labels"), d.shape[0], "--db-labels")
     if args.radius < 0:
         raise InputError(f"--radius must be >= 0, got {args.radius}")
     if args.topk is not None and args.topk <= 0:
@@ -101,6 +77,7 @@ def _comma_list(text: str, arg: str, convert=str) -> list:
 
 def _cmd_run(args) -> int:
     from .experiment import plan_cells, run_grid
+    from .paths import in_workdir
     from .results import format_table
 
     def log(line):
@@ -126,7 +103,7 @@ def _cmd_run(args) -> int:
         log=log,
         params=_params(args.param),
     )
-    rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
+    rows = run_grid(cells, args.out or in_workdir("results/run.csv"), force=args.force, jobs=args.jobs, data_dir=args.data_dir,
                     store=args.store, log=log)
     print(format_table(rows))
     return 0
@@ -158,8 +135,12 @@ def _cmd_reproduce(args) -> int:
 def _cmd_show(args) -> int:
     from .experiment import plan_cells
     from .figures import plan_show, show
+    from .io import check_writable
+    from .paths import in_workdir
 
     budget = int(args.budget) if args.budget.isdigit() else args.budget
+    stem = args.out or in_workdir("results/show")
+    check_writable(f"{stem}-x.png", "--out")
     n_labelled = None
     if args.n_labelled is not None:
         n_labelled = "all" if args.n_labelled == "all" else _comma_list(args.n_labelled, "--n-labelled", int)[0]
@@ -169,7 +150,7 @@ def _cmd_show(args) -> int:
         protocol=args.protocol, n_labelled=n_labelled, data_dir=args.data_dir,
         log=lambda line: print(line, file=sys.stderr)), budget)
     queries = _comma_list(args.queries, "--queries", int) if args.queries else None
-    paths = show(cells, args.out, queries=queries, n_failed=args.failed, n_successful=args.successful, k=args.top,
+    paths = show(cells, stem, queries=queries, n_failed=args.failed, n_successful=args.successful, k=args.top,
                  seed=args.seed, data_dir=args.data_dir, store=args.store)
     for path in paths:
         print(f"figure: {path}")
@@ -192,10 +173,12 @@ def _params(texts) -> dict:
 def _cmd_features(args) -> int:
     from .datasets import load_dataset
     from .features import FeatureStore, get_extractor
+    from .io import check_writable
 
     extractor = get_extractor(args.name, **_params(args.param))
-    dataset = load_dataset(args.dataset, args.data_dir)
     store = FeatureStore(args.store)
+    check_writable(store.root, "--store", folder=True)
+    dataset = load_dataset(args.dataset, args.data_dir)
     X = store.get(dataset, extractor, report=lambda line: print(line, file=sys.stderr))
     print(f"{store.path(dataset, extractor)}: {X.shape[0]} x {X.shape[1]} float32 ({extractor.key()})")
     return 0
@@ -231,6 +214,16 @@ def _cmd_train_cnn(args) -> int:
     return 0
 
 
+def _set_workdir(folder: str) -> None:
+    """``--workdir``: the folder the default results, features and models go in (checked
+    now), for this process and the worker processes it starts."""
+    from .io import check_writable
+    from .paths import HOME_ENV
+
+    check_writable(folder, "--workdir", folder=True)
+    os.environ[HOME_ENV] = folder
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -240,11 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("evaluate", help="score codes of any method under the hashbench metrics")
-    e.add_argument("--query-codes", required=True, help=".npy (n, k) {0,1} or +-1, or packed uint8 with --bits")
+    e.add_argument("--query-codes", required=True, help=".npy or text (.txt/.csv) (n, k) {0,1} or +-1, "
+                   "or .npy packed uint8 bytes with --bits")
     e.add_argument("--db-codes", required=True, help=".npy database codes, same format as the queries")
-    e.add_argument("--query-labels", required=True, help=".npy (n,) class ids or (n, c) multi-hot")
+    e.add_argument("--query-labels", required=True, help=".npy or text (n,) class ids or (n, c) multi-hot")
     e.add_argument("--db-labels", required=True, help=".npy database labels")
-    e.add_argument("--bits", type=int, help="code length (needed for packed uint8 codes)")
+    e.add_argument("--bits", type=int, help="code length: needed for packed uint8 "
+                   "codes, checked against 0/1 or +-1 columns (one bit each)")
     e.add_argument("--radius", type=int, default=2, help="Hamming radius for precision (default 2)")
     e.add_argument("--topk", type=int, help="also report mAP@k and precision@k")
     e.add_argument("--json", action="store_true", help="print one JSON object")
@@ -275,12 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "schedule=paper (DSH); VALUE is JSON or a word")
     r.add_argument("--n-labelled", help="labelled training images for supervised methods that take it: a count "
                    "or all (default: each method's own default)")
-    r.add_argument("--out", default="results/run.csv", help="result CSV; cells already in it are skipped "
-                   "(default results/run.csv)")
+    r.add_argument("--out", help="result CSV; cells already in it are skipped "
+                   "(default results/run.csv in the working folder)")
     r.add_argument("--force", action="store_true", help="rerun cells already in --out and replace their rows")
     r.add_argument("--jobs", type=int, default=1, help="cells run in parallel (joblib processes; default 1)")
     r.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    r.add_argument("--store", help="feature store folder (default features/)")
+    r.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     r.set_defaults(func=_cmd_run)
 
     from .reproduce import NAMES
@@ -294,13 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "(the released 70k-iteration SGD), or an iteration count N: the quick schedule shortened to N iterations, "
                     "its lr steps scaled (smoke tests, or a grid that must fit a time limit; N is part of each cell)")
     rp.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
-    rp.add_argument("--out-dir", default="results", help="where NAME.csv, NAME-vs-paper.csv and figures go")
+    rp.add_argument("--out-dir", help="where NAME.csv, NAME-vs-paper.csv and figures go (default results/ in the "
+                    "working folder)")
     rp.add_argument("--jobs", type=int, default=3, help="cells run in parallel, in joblib processes that split the "
                     "cores between them (default 3: table4's three CNNs train side by side, 45 min instead of about "
                     "65 on 2 cores; 1 runs one cell at a time on all cores)")
     rp.add_argument("--force", action="store_true", help="rerun cells already in the result file")
     rp.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    rp.add_argument("--store", help="feature store folder (default features/)")
+    rp.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     rp.set_defaults(func=_cmd_reproduce)
 
     sh = sub.add_parser("show", help="top-10 retrievals of each method side by side, true matches framed in red "
@@ -320,9 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--failed", type=int, default=3, help="cases of lowest precision@10 of the last method (default 3)")
     sh.add_argument("--successful", type=int, default=3, help="cases of highest precision@10 (default 3)")
     sh.add_argument("--top", type=int, default=10, help="retrieved images per row (default 10)")
-    sh.add_argument("--out", default="results/show", help="file stem: STEM-failed-1.png/.pdf, ... (default results/show)")
+    sh.add_argument("--out", help="file stem: STEM-failed-1.png/.pdf, ... (default results/show in the working "
+                    "folder)")
     sh.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    sh.add_argument("--store", help="feature store folder (default features/)")
+    sh.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     sh.set_defaults(func=_cmd_show)
 
     f = sub.add_parser("features", help="compute feature matrices into the feature store")
@@ -333,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                     help="extractor parameter, repeatable; VALUE is JSON or a word, e.g. mode=lmgist, "
                     "color=true, orientations=[8,8,4]")
-    fe.add_argument("--store", help="feature store folder (default features/)")
+    fe.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     fe.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     fe.set_defaults(func=_cmd_features)
 
@@ -355,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train_cnn)
+    for parser in (r, rp, sh, fe, t):
+        parser.add_argument("--workdir", help="working folder for the default results/, features/ and runs/models/ "
+                            "(default $HASHBENCH_HOME, else the current folder)")
     return p
 
 
@@ -362,6 +362,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "workdir", None):
+            _set_workdir(args.workdir)
         return args.func(args)
     except InputError as e:
         print(f"hashbench {args.command}: error: {e}", file=sys.stderr)

@@ -29,13 +29,22 @@ from .errors import InputError
 from .features import FeatureStore, get_extractor, parse_param
 from .hashers import HASHERS, get_hasher
 from .hashers.base import check_n_bits
-from .metrics import evaluate
+from .io import check_writable
+from .metrics import evaluate, warm_up
+from .paths import in_workdir
 from .protocols import default_protocol, get_protocol
-from .results import KEY_COLUMNS, check_output, done_cells, read_results, row_key, write_row
+from .results import (
+    KEY_COLUMNS,
+    check_output,
+    done_cells,
+    read_results,
+    row_key,
+    write_row,
+)
 
 IMAGES = "images"  # the features value of methods that learn from the images themselves
 RADIUS = 2
-MODELS_DIR = Path("runs/models")  # trained models of cells, reused across protocols and runs
+MODELS_DIR = Path("runs/models")  # trained models of cells (in the working folder), reused across runs
 
 
 def extractor(spec: str):
@@ -52,7 +61,7 @@ def model_path(cell: "Cell", split, models=None) -> Path:
     (``cifar10-dsh`` and ``cifar10-standard``) share one training, and nothing else does."""
     h = hashlib.sha256(np.ascontiguousarray(split.train, dtype=np.int64).tobytes())
     h.update(f"{cell.n_labelled}|{cell.params}".encode())
-    return Path(models or MODELS_DIR) / cell.dataset / f"{cell.method}-{cell.bits}b-s{cell.seed}-{h.hexdigest()[:12]}.ckpt"
+    return Path(models or in_workdir(MODELS_DIR)) / cell.dataset / f"{cell.method}-{cell.bits}b-s{cell.seed}-{h.hexdigest()[:12]}.ckpt"
 
 
 @dataclass(frozen=True)
@@ -218,7 +227,9 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
 
     ``map`` is always over the whole ranking; ``map_at_k`` is filled for protocols scored at a
     cut-off (``Protocol.topk``). Timings: ``train_s`` is ``fit``, ``encode_s`` encoding the query and database parts,
-    ``rank_s`` the whole ``metrics.evaluate`` call (ranking plus every metric). Loading data
+    ``rank_s`` the whole ``metrics.evaluate`` call (ranking plus every metric), after the
+    kernels were compiled (or loaded from Numba's cache) on a tiny input, so that the first
+    cell of a process does not pay it. Loading data
     and features (cached per process) is not timed. A hasher with a ``checkpoint`` parameter
     (DSH) trains into :func:`model_path` under ``models`` and loads it when it is finished
     there, so ``train_s`` of a reused model is its loading time."""
@@ -229,9 +240,12 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     t1 = time.perf_counter()
     query_codes = hasher.encode(X[split.query])
     db_codes = hasher.encode(X[split.database])
+    q_labels, db_labels, self_index = ds.labels[split.query], ds.labels[split.database], split.self_index()
+    warm_up(query_codes, db_codes, q_labels, db_labels, cell.bits, radius=RADIUS, topk=protocol.topk,
+            self_index=self_index)
     t2 = time.perf_counter()
-    res = evaluate(query_codes, db_codes, ds.labels[split.query], ds.labels[split.database], cell.bits,
-                   radius=RADIUS, topk=protocol.topk, self_index=split.self_index())
+    res = evaluate(query_codes, db_codes, q_labels, db_labels, cell.bits, radius=RADIUS, topk=protocol.topk,
+                   self_index=self_index)
     t3 = time.perf_counter()
 
     return {
@@ -277,6 +291,15 @@ def model_waves(cells, data_dir=None, models=None) -> tuple[list[Cell], list[Cel
     return first, second
 
 
+def check_outputs(cells, store=None, models=None) -> None:
+    """Refuse, before any work, a feature store or model folder the cells would write in
+    and cannot (the result file is ``results.check_output``'s)."""
+    if any(c.features != IMAGES for c in cells):
+        check_writable(FeatureStore(store).root, "--store", folder=True)
+    if any("checkpoint" in c.hasher().get_params() for c in cells):
+        check_writable(Path(models) if models else in_workdir(MODELS_DIR), "models folder", folder=True)
+
+
 def _dropped(task) -> None:
     task()
 
@@ -300,6 +323,7 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     cells = list(dict.fromkeys(cells))
     done = set() if force else done_cells(out)
     todo = [c for c in cells if c.key() not in done]
+    check_outputs(todo, store, models)
     if log is not None and len(todo) < len(cells):
         log(f"{len(cells) - len(todo)} of {len(cells)} cells already in {out}: skipped (--force reruns them)")
     for dataset, features in dict.fromkeys((c.dataset, c.features) for c in todo if c.features != IMAGES):

@@ -43,7 +43,8 @@ import pandas as pd
 
 from .errors import InputError
 from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run_grid
-from .io import atomic_write
+from .io import atomic_write, check_writable
+from .paths import in_workdir
 from .protocols import get_protocol
 from .results import load_baselines
 
@@ -329,7 +330,7 @@ NAMES = tuple(sorted({*EXPERIMENTS, *FIGURES}))
 
 
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
-              out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
+              out_dir=None, jobs: int = 1, force: bool = False, data_dir=None, store=None,
               models=None, log=print) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """Run experiment ``name`` (a table's grid, or the grids a figure draws from, then the
     figure); return (result rows, comparison with the paper, figure files)."""
@@ -346,7 +347,9 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
         if get_protocol(p).dataset != dataset:
             raise InputError(f"--protocol {p} is for dataset {get_protocol(p).dataset}, not {dataset}")
     s = Setup(dataset, protocols, budget, seed, None if data_dir is None else str(data_dir),
-              None if store is None else str(store), Path(models) if models else MODELS_DIR)
+              None if store is None else str(store), Path(models) if models else in_workdir(MODELS_DIR))
+    out_dir = in_workdir("results") if out_dir is None else Path(out_dir)
+    check_writable(out_dir, "--out-dir", folder=True)
 
     def stem(n: str) -> Path:
         return Path(out_dir) / (n if dataset == "cifar10" else f"{n}-{dataset}")

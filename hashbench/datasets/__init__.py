@@ -13,7 +13,14 @@ from typing import Callable
 
 from ..errors import InputError
 from . import cifar10, digits, nuswide
-from .base import Dataset, data_roots, find_folder, user_cache_dir
+from .base import (
+    Dataset,
+    asked_locations,
+    check_data_location,
+    data_roots,
+    find_folder,
+    user_cache_dir,
+)
 from .archives import ARCHIVES, fetch
 from .nuswide import NusLabels
 
@@ -74,6 +81,7 @@ def _not_found(info: DatasetInfo, data_dir) -> InputError:
 def load_dataset(name: str, data_dir=None) -> Dataset:
     """Load every image of dataset ``name``; InputError when its data is not found."""
     info = _info(name)
+    check_data_location(data_dir)
     if not info.folders:
         return info.read()
     folder = find_dataset(name, data_dir)
@@ -84,6 +92,7 @@ def load_dataset(name: str, data_dir=None) -> Dataset:
 
 def load_nuswide_labels(data_dir=None, n_concepts: int = nuswide.N_CONCEPTS) -> NusLabels:
     """NUS-WIDE labels of the ``n_concepts`` most frequent concepts, without the images."""
+    check_data_location(data_dir)
     folder = find_dataset("nuswide", data_dir)
     if folder is None:
         raise _not_found(DATASETS["nuswide"], data_dir)
@@ -93,13 +102,22 @@ def load_nuswide_labels(data_dir=None, n_concepts: int = nuswide.N_CONCEPTS) -> 
 def resolve_dataset(name: str, data_dir=None) -> tuple[str, str | None]:
     """(dataset name, one-line notice or None). ``"auto"`` picks CIFAR-10 when it is found
     locally, else the bundled digits, and the notice says which; any other name is checked
-    and returned as is (an explicit ``cifar10`` never falls back)."""
+    and returned as is (an explicit ``cifar10`` never falls back). The fall back to digits
+    happens only when no data location was given: a ``data_dir`` or ``$HASHBENCH_DATA``
+    without CIFAR-10 is an error, since its user asked for that data."""
     if name != "auto":
         return _info(name).name, None
+    check_data_location(data_dir)
     folder = find_dataset("cifar10", data_dir)
     if folder is not None:
         return "cifar10", f"dataset auto: using CIFAR-10 found in {folder}"
     where = ", ".join(str(r) for r in data_roots(data_dir))
+    asked = asked_locations(data_dir)
+    if asked:
+        raise InputError(
+            f"dataset auto: no CIFAR-10 ({'/ or '.join(cifar10.FOLDERS)}/) in {' or '.join(asked)}; "
+            "fix the location, or give --dataset digits for the bundled digits"
+        )
     return "digits", (
         f"dataset auto: CIFAR-10 not found in {where}; using the bundled digits (1,797 8x8 images) instead. "
         "Get CIFAR-10 with `hashbench download cifar10`."
@@ -129,6 +147,7 @@ def download(name: str, data_dir=None, fmt: str = "bin", progress: bool = True) 
 
 def describe_datasets(data_dir=None) -> list[dict]:
     """One row per dataset: name, description, where its data was found."""
+    check_data_location(data_dir)
     rows = []
     for name, info in DATASETS.items():
         folder = find_dataset(name, data_dir)

@@ -105,6 +105,8 @@ def _concepts(folder: Path) -> list[str]:
     if found is None:
         raise InputError(f"data: missing NUS-WIDE concept list: put Concepts81.txt or ConceptsList.zip in {folder}")
     names = [s.strip() for s in found[0].decode("ascii", "replace").splitlines() if s.strip()]
+    if not all(s.isprintable() and "\ufffd" not in s for s in names):
+        raise InputError(f"data: {found[1]} holds bytes that are not printable ASCII: damaged concept list")
     if len(names) != len(set(names)) or not names:
         raise InputError(f"data: {found[1]} must list distinct concept names, one a line")
     return names
@@ -213,19 +215,22 @@ def resize_bilinear(image: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
 
 def _load_images(root: Path, rels: list[str]) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
-    from tqdm import tqdm
+
+    from ..progress import progress
 
     paths = [root / r for r in rels]
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise InputError(f"data: {len(missing):,} of {len(paths):,} NUS-WIDE images are missing, e.g. {missing[0]}")
     out = np.empty((len(paths), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
-    for i, p in enumerate(tqdm(paths, desc="NUS-WIDE images", unit="img", disable=len(paths) < 1000)):
-        try:
-            with Image.open(p) as im:
-                out[i] = resize_bilinear(np.asarray(im.convert("RGB")))
-        except (UnidentifiedImageError, OSError) as e:
-            raise InputError(f"data: cannot read NUS-WIDE image {p} ({e})") from None
+    with progress(len(paths), "NUS-WIDE images", unit="img") as bar:
+        for i, p in enumerate(paths):
+            try:
+                with Image.open(p) as im:
+                    out[i] = resize_bilinear(np.asarray(im.convert("RGB")))
+            except (UnidentifiedImageError, OSError) as e:
+                raise InputError(f"data: cannot read NUS-WIDE image {p} ({e})") from None
+            bar.update(1)
     return out
 
 
