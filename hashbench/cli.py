@@ -76,9 +76,9 @@ def _comma_list(text: str, arg: str, convert=str) -> list:
 
 
 def _cmd_run(args) -> int:
-    from .experiment import plan_cells, run_grid
+    from .experiment import check_outputs, plan_cells, run_grid
     from .paths import in_workdir
-    from .results import format_table
+    from .results import check_output, format_table
 
     def log(line):
         print(line, file=sys.stderr)
@@ -88,6 +88,7 @@ def _cmd_run(args) -> int:
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}")
     seeds = _comma_list(args.seeds, "--seeds", int) if args.seeds is not None else [args.seed or 0]
+    notices = []
     n_labelled = None
     if args.n_labelled is not None:
         n_labelled = "all" if args.n_labelled == "all" else _comma_list(args.n_labelled, "--n-labelled", int)[0]
@@ -100,11 +101,15 @@ def _cmd_run(args) -> int:
         protocol=args.protocol,
         n_labelled=n_labelled,
         data_dir=args.data_dir,
-        log=log,
+        log=notices.append,
         params=_params(args.param),
     )
-    rows = run_grid(cells, args.out or in_workdir("results/run.csv"), force=args.force, jobs=args.jobs, data_dir=args.data_dir,
-                    store=args.store, log=log)
+    out = args.out or in_workdir("results/run.csv")
+    check_output(out)  # the outputs before the notices: an error comes alone
+    check_outputs(cells, args.store)
+    for line in notices:
+        log(line)
+    rows = run_grid(cells, out, force=args.force, jobs=args.jobs, data_dir=args.data_dir, store=args.store, log=log)
     print(format_table(rows))
     return 0
 
