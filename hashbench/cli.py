@@ -21,9 +21,9 @@ def _cmd_evaluate(args) -> int:
     q, kq = read_codes(load_array(args.query_codes, "--query-codes"), args.bits, "--query-codes")
     d, kd = read_codes(load_array(args.db_codes, "--db-codes"), args.bits, "--db-codes")
     if kq != kd:
-        raise InputError(f"--query-codes has {kq} bits but --db-codes has {kd}")
-    ql = check_labels(load_array(args.query_labels, "--query-labels"), q.shape[0], "--query-labels")
-    dl = check_labels(load_array(args.db_labels, "--db-labels"), d.shape[0], "--db-labels")
+        raise InputError(f"--query-codes {args.query_codes} has {kq} bits but --db-codes {args.db_codes} has {kd}")
+    ql = check_labels(load_array(args.query_labels, "--query-labels"), q.shape[0], f"--query-labels {args.query_labels}")
+    dl = check_labels(load_array(args.db_labels, "--db-labels"), d.shape[0], f"--db-labels {args.db_labels}")
     if args.radius < 0:
         raise InputError(f"--radius must be >= 0, got {args.radius}")
     if args.topk is not None and args.topk <= 0:

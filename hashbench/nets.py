@@ -339,11 +339,39 @@ def retain_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
 
 
+def _check_archive(path, kind: str) -> None:
+    """A file of ``torch.save`` is a zip archive ending in its end-of-directory record (torch
+    writes no comment) whose members all pass their CRC-32: torch's own reader checks
+    neither, and loads a file with bytes appended or flipped in places it skips."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() < 22:
+                raise InputError(f"cannot read {path} as a {kind}: damaged or another format (too short)")
+            f.seek(-22, 2)
+            if f.read(4) != b"PK\x05\x06":
+                raise InputError(f"cannot read {path} as a {kind}: damaged or another format (does not end as a "
+                                 "torch.save archive does: truncated, or bytes appended)")
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except FileNotFoundError:
+        return  # the caller says "no such file"
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+        raise InputError(f"cannot read {path} as a {kind}: damaged or another format ({type(e).__name__})") from None
+    if bad is not None:
+        raise InputError(f"cannot read {path} as a {kind}: damaged (member {bad} fails its CRC check)")
+
+
 def _torch_load(path, missing: str, kind: str):
     """``torch.load(weights_only=True)`` on CPU; a missing file ("no such ``missing``") or an
     unreadable one ("cannot read it as a ``kind``") is an InputError."""
     if Path(path).is_dir():
         raise InputError(f"{path} is a folder, not a {kind}")
+    _check_archive(path, kind)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

@@ -95,7 +95,8 @@ def images_present(folder: Path) -> bool:
     return (folder / "ImageList" / "Imagelist.txt").is_file() and (folder / "Flickr").is_dir()
 
 
-def _concepts(folder: Path) -> list[str]:
+def _concepts(folder: Path) -> tuple[list[str], str]:
+    """(concept names, the file or zip member they were read from)."""
     p = folder / "Concepts81.txt"
     if p.is_file():
         found = (p.read_bytes(), str(p))
@@ -109,7 +110,7 @@ def _concepts(folder: Path) -> list[str]:
         raise InputError(f"data: {found[1]} holds bytes that are not printable ASCII: damaged concept list")
     if len(names) != len(set(names)) or not names:
         raise InputError(f"data: {found[1]} must list distinct concept names, one a line")
-    return names
+    return names, found[1]
 
 
 def _parse(data: bytes, name: str, strict: bool) -> tuple[np.ndarray, list[str]]:
@@ -137,11 +138,11 @@ def load_labels(folder, n_concepts: int = N_CONCEPTS) -> NusLabels:
     folder = Path(folder)
     if not _Part(folder, "Groundtruth").exists():
         raise InputError(f"data: missing NUS-WIDE ground truth: put Groundtruth.zip or Groundtruth/ in {folder}")
-    names = _concepts(folder)
+    names, source = _concepts(folder)
     if not 1 <= n_concepts <= len(names):
-        raise InputError(f"n_concepts must lie in 1..{len(names)}, got {n_concepts}")
+        raise InputError(f"n_concepts must lie in 1..{len(names)} (the concepts listed in {source}), got {n_concepts}")
     with _Part(folder, "Groundtruth") as gt:
-        columns, defects = _read_ground_truth(gt, names)
+        columns, defects = _read_ground_truth(gt, names, source)
     for d in defects:
         warnings.warn(f"NUS-WIDE: {d}", stacklevel=2)
     counts = np.array([c.sum() for c in columns])
@@ -151,13 +152,14 @@ def load_labels(folder, n_concepts: int = N_CONCEPTS) -> NusLabels:
     return NusLabels(labels[index], tuple(names[i] for i in top), index.astype(np.int64), len(labels), tuple(defects))
 
 
-def _read_ground_truth(gt: _Part, names: list[str]) -> tuple[list[np.ndarray], list[str]]:
+def _read_ground_truth(gt: _Part, names: list[str], source: str) -> tuple[list[np.ndarray], list[str]]:
     """Each concept's AllLabels column (strict), cross-checked with its Train + Test copies."""
     columns, defects, n = [], [], None
     for c in names:
         found = gt.read(f"AllLabels/Labels_{c}.txt")
         if found is None:
-            raise InputError(f"data: missing NUS-WIDE label file AllLabels/Labels_{c}.txt in {gt.dir} or {gt.zip}")
+            raise InputError(f"data: missing NUS-WIDE label file AllLabels/Labels_{c}.txt in {gt.dir} or {gt.zip} "
+                             f"(concept {c!r} of {source})")
         col, _ = _parse(*found, strict=True)
         n = len(col) if n is None else n
         if len(col) != n:

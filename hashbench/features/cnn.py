@@ -38,7 +38,11 @@ class _CNNFeatures(Extractor):
         return path
 
     def check_params(self) -> None:
-        self._path()
+        """The model file exists and reads as a DSH network (refused now, not after the
+        store announced its computation)."""
+        from .. import nets
+
+        nets.load_state(self._path())
 
     def key_params(self) -> dict:
         h = hashlib.sha256(self._path().read_bytes()).hexdigest()
