@@ -15,6 +15,7 @@ import contextlib
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ import numpy as np
 from .errors import InputError
 
 _TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp")
+_LEGACY_TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")  # before 0.1.x named the pid
+_STARTED = time.time()
 
 
 def _alive(pid: int) -> bool:
@@ -38,7 +41,9 @@ def _alive(pid: int) -> bool:
 
 def remove_stale_temps(path) -> list[Path]:
     """Remove the temporary files that killed writers of ``path`` left in its folder
-    (``.<name>.<pid>.*.tmp`` of a pid no longer running); returns those removed."""
+    (``.<name>.<pid>.*.tmp`` of a pid no longer running, and ``.<name>.<8 chars>.tmp`` of
+    older hashbench versions, which named no pid, made before this process started);
+    returns those removed."""
     path = Path(path)
     removed = []
     try:
@@ -47,8 +52,16 @@ def remove_stale_temps(path) -> list[Path]:
         return removed
     for p in entries:
         m = _TEMP.fullmatch(p.name)
-        if m is None or m["name"] != path.name or _alive(int(m["pid"])):
-            continue
+        if m is not None and m["name"] == path.name:
+            if _alive(int(m["pid"])):
+                continue
+        else:  # a temp file without a pid (older hashbench): stale when older than this process
+            m = _LEGACY_TEMP.fullmatch(p.name)
+            try:
+                if m is None or m["name"] != path.name or p.stat().st_mtime >= _STARTED:
+                    continue
+            except OSError:
+                continue
         with contextlib.suppress(OSError):
             p.unlink()
             removed.append(p)

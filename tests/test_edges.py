@@ -345,12 +345,17 @@ def test_stale_temporary_files_of_dead_writers_are_removed(tmp_path):
     stale = tmp_path / f".run.csv.{dead}.abc123.tmp"
     live = tmp_path / f".run.csv.{os.getppid()}.def456.tmp"  # pytest's parent: alive
     other = tmp_path / f".other.csv.{dead}.abc123.tmp"  # another file's: not ours to judge here
-    for p in (stale, live, other):
+    legacy_old = tmp_path / ".run.csv.k3j_x9a2.tmp"  # an older hashbench's name, no pid: judged by age
+    legacy_new = tmp_path / ".run.csv.q8w7e6r5.tmp"
+    for p in (stale, live, other, legacy_old, legacy_new):
         p.write_text("half a row")
+    os.utime(legacy_old, (hio._STARTED - 60, hio._STARTED - 60))
+    os.utime(legacy_new, (hio._STARTED + 60, hio._STARTED + 60))
     with hio.atomic_write(out, "w") as f:
         f.write("x")
-    assert not stale.exists() and live.exists() and other.exists()
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == sorted([live.name, other.name])
+    assert not stale.exists() and not legacy_old.exists()
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp"))
+    assert left == sorted([live.name, other.name, legacy_new.name])
 
 
 # --- where files go --------------------------------------------------------------------------
