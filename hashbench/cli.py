@@ -364,8 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from .paths import HOME_ENV
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    home = os.environ.get(HOME_ENV)
     try:
         if getattr(args, "workdir", None):
             _set_workdir(args.workdir)
@@ -379,6 +382,11 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `hashbench datasets | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    finally:  # --workdir holds for this command only (main may be called again in one process)
+        if home is None:
+            os.environ.pop(HOME_ENV, None)
+        else:
+            os.environ[HOME_ENV] = home
 
 
 if __name__ == "__main__":

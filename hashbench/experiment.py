@@ -200,7 +200,7 @@ def prepare(cell: Cell, data_dir=None, store=None, models=None):
     A hasher with a ``checkpoint`` parameter (DSH) gets :func:`model_path` under ``models``,
     so its fit trains there once and loads the finished model ever after."""
     data_dir = None if data_dir is None else str(data_dir)
-    store = None if store is None else str(store)
+    store = str(FeatureStore(store).root)  # the default's folder, so the cache never mixes working folders
     ds = _dataset(cell.dataset, data_dir)
     split = get_protocol(cell.protocol).split(ds, cell.seed)
     hasher = cell.hasher()

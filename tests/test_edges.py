@@ -372,6 +372,7 @@ def test_workdir_holds_results_and_features(tmp_path, monkeypatch, how):
         monkeypatch.setenv("HASHBENCH_HOME", str(home))
     assert cli.main(argv) == 0
     assert files(cwd) == []
+    assert os.environ.get("HASHBENCH_HOME") == (None if how == "flag" else str(home))  # the flag: one command only
     assert len(read_results(home / "results" / "run.csv")) == 1
     assert any(p.endswith(".npy") for p in files(home / "features"))
 
