@@ -414,6 +414,28 @@ def test_timed_rank_compiles_nothing(tmp_path, monkeypatch):
     assert seen == [(1, 1)]
 
 
+def test_warm_up_is_in_no_timing_column(tmp_path, monkeypatch):
+    """The warm-up is counted in neither ``encode_s`` nor ``rank_s`` (nor ``train_s``): it
+    moves a fake clock by 1,000 s, and no column sees that."""
+    import time as real_time
+    import types
+
+    from hashbench import experiment
+
+    clock = [real_time.perf_counter()]
+
+    def perf_counter():
+        return clock[0] + real_time.perf_counter()
+
+    def warm_up(*a, **k):
+        clock[0] += 1000.0
+
+    monkeypatch.setattr(experiment, "time", types.SimpleNamespace(perf_counter=perf_counter))
+    monkeypatch.setattr(experiment, "warm_up", warm_up)
+    row = experiment.run_cell(experiment.make_cell("digits", "digits-dsh", "pixels", "lsh", 8, 0), store=tmp_path)
+    assert clock[0] > 1000 and max(row["train_s"], row["encode_s"], row["rank_s"]) < 1000
+
+
 def test_progress_is_sparse_lines_when_redirected():
     from hashbench.progress import progress
 
