@@ -143,6 +143,18 @@ def test_reproduce_out_dir_checked(tmp_path, capsys):
     one_line_error(capsys, rc, "--out-dir")
 
 
+def test_download_folder_checked_before_fetching(tmp_path, capsys, monkeypatch):
+    from hashbench import datasets
+
+    def never(*a, **k):
+        raise AssertionError("fetched before the folder was checked")
+
+    monkeypatch.setattr(datasets, "fetch", never)
+    (tmp_path / "file.txt").write_text("x")
+    rc = cli.main(["download", "cifar10", "--quiet", "--data-dir", str(tmp_path / "file.txt" / "data")])
+    one_line_error(capsys, rc, "--data-dir", "file.txt is a file")
+
+
 def test_check_writable_creates_nothing(tmp_path):
     target = tmp_path / "a" / "b" / "c.csv"
     assert hio.check_writable(target, "--out") == target

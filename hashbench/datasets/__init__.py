@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
+from ..io import check_writable
 from . import cifar10, digits, nuswide
 from .base import (
     Dataset,
@@ -141,6 +142,7 @@ def download(name: str, data_dir=None, fmt: str = "bin", progress: bool = True) 
     if found is not None:
         return found, f"{name}: already present in {found}"
     dest = Path(data_dir).expanduser() if data_dir else user_cache_dir()
+    check_writable(dest, "--data-dir", folder=True)
     folder = fetch(archive, dest, progress=progress)
     return folder, f"{name}: downloaded, checked (md5 {archive.md5}) and extracted to {folder}"
 
