@@ -138,7 +138,7 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    from .experiment import plan_cells
+    from .experiment import check_outputs, plan_cells
     from .figures import plan_show, show
     from .io import check_writable
     from .paths import in_workdir
@@ -154,6 +154,7 @@ def _cmd_show(args) -> int:
         features=_comma_list(args.features, "--features") if args.features else None, dataset=args.dataset,
         protocol=args.protocol, n_labelled=n_labelled, data_dir=args.data_dir,
         log=lambda line: print(line, file=sys.stderr)), budget)
+    check_outputs(cells, args.store)
     queries = _comma_list(args.queries, "--queries", int) if args.queries else None
     paths = show(cells, stem, queries=queries, n_failed=args.failed, n_successful=args.successful, k=args.top,
                  seed=args.seed, data_dir=args.data_dir, store=args.store)

@@ -1,4 +1,5 @@
-"""Numba kernels of the Hamming ranker; nothing else lives here.
+"""Numba kernels of the Hamming ranker and the thin wrappers that check their arguments;
+nothing else lives here.
 
 All kernels read codes in the packed format of :mod:`hashbench.codes` (uint64 words,
 padding bits 0), use the hardware popcount (LLVM ``ctpop``, compiled for the host CPU) and

@@ -26,6 +26,7 @@ Images are resized to 64x64, the input size of the DSH authors' NUS-WIDE network
 
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -81,8 +82,8 @@ class _Part:
             for m in (rel, f"{self.name}/{rel}"):
                 if m in self._members:
                     return self._zip.read(m), f"{self.zip}:{m}"
-        except (zipfile.BadZipFile, OSError) as e:
-            raise InputError(f"data: cannot read {self.zip} ({e})") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as e:
+            raise InputError(f"data: cannot read {self.zip}: damaged zip ({type(e).__name__}: {e})") from None
         return None
 
 
