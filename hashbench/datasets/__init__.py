@@ -80,11 +80,12 @@ def _not_found(info: DatasetInfo, data_dir) -> InputError:
 
 
 def load_dataset(name: str, data_dir=None) -> Dataset:
-    """Load every image of dataset ``name``; InputError when its data is not found."""
+    """Load every image of dataset ``name``; InputError when its data is not found, or when
+    a data location it is looked up in was named and does not exist."""
     info = _info(name)
-    check_data_location(data_dir)
-    if not info.folders:
+    if not info.folders:  # bundled: no data location is looked in
         return info.read()
+    check_data_location(data_dir)
     folder = find_dataset(name, data_dir)
     if folder is None:
         raise _not_found(info, data_dir)

@@ -3,6 +3,8 @@
 Data folders are searched in a fixed order: the ``data_dir`` the user passed
 (``--data-dir``), then ``$HASHBENCH_DATA``, then the user cache folder (where
 ``hashbench download`` puts archives by default). The first folder holding the dataset wins.
+A location the user named (flag or environment) that does not exist is an error whenever
+data is looked up (not for the bundled digits, which are looked up nowhere).
 """
 
 import os
