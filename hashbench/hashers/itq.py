@@ -11,12 +11,12 @@ label indicator matrix (one-hot, or multi-hot), both covariances regularised by 
 (1e-4, the authors' value); the top-k directions w (normalised by w^T (Cxx + reg I) w = 1)
 scaled by their canonical correlations, then ITQ on X W.
 
-Bit lengths: n_bits may not exceed the feature dimension (refused, as MATLAB's ``eigs`` in
-``compressITQ.m``, ``[pc, l] = eigs(cov(X), bit)``, refuses more eigenvectors than the
-matrix has). PCA-ITQ also refuses more bits than the training features have directions of
-non-zero variance (eigenvalues above 1e-10 of the largest): ``eigs`` would return
-zero-variance directions without a word, and every point projects to (rounding noise) on
-them. This is a deliberate deviation, a refusal where the release is silent. For CCA-ITQ,
+Bit lengths: n_bits may not exceed the feature dimension (refused: the release's PCA,
+``C = cov(X); [pc, l] = eigs(C, bit);`` in ``compressITQ.m``, cannot return more
+eigenvectors than C has). PCA-ITQ also refuses more bits than the training features have
+directions of non-zero variance (eigenvalues above 1e-10 of the largest): ``eigs`` would
+return zero-variance directions without a word, and every point projects to rounding noise
+on them. This is a deliberate deviation, a refusal where the release is silent. For CCA-ITQ,
 directions beyond the rank of the labels carry no signal: a canonical direction with correlation below 1e-6 (with c
 classes at most c - 1 are informative, c with multi-hot labels) is scaled to exactly zero,
 and the ITQ rotation then spreads the informative directions over all n_bits (some bits may
