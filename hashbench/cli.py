@@ -28,13 +28,23 @@ def _cmd_evaluate(args) -> int:
         raise InputError(f"--radius must be >= 0, got {args.radius}")
     if args.topk is not None and args.topk <= 0:
         raise InputError(f"--topk must be positive, got {args.topk}")
-    res = evaluate(q, d, ql, dl, n_bits=kq, radius=args.radius, topk=args.topk)
+    res = evaluate(q, d, ql, dl, n_bits=kq, radius=args.radius, topk=args.topk, pr_rule=args.pr_rule)
     if args.json:
         print(json.dumps(res, indent=None))
     else:
         from .metrics import format_report
 
         print(format_report(res))
+    return 0
+
+
+def _cmd_split(args) -> int:
+    from . import splits
+
+    if args.split_command == "export":
+        print(splits.export(args.protocol, args.seed, args.out, args.dataset, args.data_dir))
+    else:
+        print(splits.import_(args.folder, args.dataset, args.data_dir))
     return 0
 
 
@@ -55,12 +65,17 @@ def _cmd_datasets(args) -> int:
     print("data folders searched: " + ", ".join(str(r) for r in data_roots(args.data_dir)))
     print(tabulate(describe_datasets(args.data_dir), headers="keys", tablefmt="simple"))
     print()
+    def count(v):
+        return "rest" if v is None else f"{v:,}"
+
     rows = [
-        {"protocol": p.name, "dataset": p.dataset, "train": f"{p.sizes[0]:,}", "query": f"{p.sizes[1]:,}",
-         "database": f"{p.sizes[2]:,}", "seeded": "yes" if p.seeded else "no", "description": p.description}
+        {"protocol": p.name, "dataset": p.dataset or "any", "train": count(p.sizes[0]), "query": count(p.sizes[1]),
+         "database": count(p.sizes[2]), "mAP cut": "all" if p.topk is None else f"@{p.topk}",
+         "seeded": "yes" if p.seeded else "no", "description": p.description}
         for p in PROTOCOLS.values()
     ]
-    print(tabulate(rows, headers="keys", tablefmt="simple", maxcolwidths=[None] * 6 + [70]))
+    print(tabulate(rows, headers="keys", tablefmt="simple", maxcolwidths=[None] * 7 + [70]))
+    print("NAME@K: protocol NAME also scored with mAP@K; lists:FOLDER: a split exported by `hashbench split export`")
     return 0
 
 
@@ -248,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "codes, checked against 0/1 or +-1 columns (one bit each)")
     e.add_argument("--radius", type=int, default=2, help="Hamming radius for precision (default 2)")
     e.add_argument("--topk", type=int, help="also report mAP@k and precision@k")
+    e.add_argument("--pr-rule", choices=["clean", "released"], default="clean", help="PR at recall levels: clean "
+                   "(default) or released (the DSH authors' compute_precision_recall.m, as it computes)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=_cmd_evaluate)
 
@@ -261,13 +278,27 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="list datasets, where their data was found, and the protocols")
     ds.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     ds.set_defaults(func=_cmd_datasets)
+    sp = sub.add_parser("split", help="write a protocol's split as list files for other codebases, or read them back")
+    spsub = sp.add_subparsers(dest="split_command", required=True)
+    se = spsub.add_parser("export", help="train.txt, test.txt (queries), database.txt: 'NAME 0 1 0 ...' per image")
+    se.add_argument("protocol", help="a protocol (see `hashbench datasets`), NAME@K included")
+    se.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    se.add_argument("--out", required=True, help="folder to write the lists to")
+    se.add_argument("--dataset", help="default: the protocol's dataset; list:FOLDER or any dataset for portable ones")
+    se.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    si = spsub.add_parser("import", help="check exported lists against their dataset; run them with --protocol lists:FOLDER")
+    si.add_argument("folder", help="folder holding train.txt, test.txt and database.txt")
+    si.add_argument("--dataset", help="the dataset the lists are a split of (default: the one split.json names)")
+    si.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    sp.set_defaults(func=_cmd_split)
+
     r = sub.add_parser("run", help="fit, encode and score a grid of cells; one CSV row per cell, resumable")
     r.add_argument("--methods", required=True, help="comma list of hashing methods, e.g. lsh,cca-itq,ksh")
     r.add_argument("--bits", default="12,24,36,48", help="comma list of code lengths (default 12,24,36,48)")
     r.add_argument("--features", help="comma list of extractors for feature methods (default: gist for images "
                    "of 32 px or more, else pixels); methods that take images ignore it")
     r.add_argument("--dataset", default="auto", help="default auto: the protocol's dataset, else cifar10 when "
-                   "found, else the bundled digits")
+                   "found, else the bundled digits; list:FOLDER for images given by list files")
     r.add_argument("--protocol", help="split protocol (default: the dataset's default; see `hashbench datasets`)")
     r.add_argument("--seed", type=int, help="one seed for split, hasher and labelled subset (default 0)")
     r.add_argument("--seeds", help="comma list of seeds, one cell each")

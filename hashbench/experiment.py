@@ -146,10 +146,12 @@ def plan_cells(methods, bits, seeds, features=None, dataset: str = "auto", proto
     DSH). ``log`` receives a line for each default it resolved."""
     notices = []
     if protocol is not None:
-        proto_ds = get_protocol(protocol).dataset
-        if dataset not in ("auto", proto_ds):
-            raise InputError(f"--protocol {protocol} is for dataset {proto_ds}, not {dataset}")
-        dataset = proto_ds
+        proto = get_protocol(protocol)
+        if dataset == "auto" and proto.dataset is None:
+            raise InputError(f"--protocol {protocol} applies to any dataset: name one with --dataset")
+        dataset = proto.dataset if dataset == "auto" else resolve_dataset(dataset, data_dir)[0]
+        if not proto.applies_to(dataset):
+            raise InputError(f"--protocol {protocol} is for dataset {proto.dataset}, not {dataset}")
     else:
         dataset, notice = resolve_dataset(dataset, data_dir)
         protocol = default_protocol(dataset)
