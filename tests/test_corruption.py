@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_datasets import py2_pickle, write_bin
+from test_lists import make_tree, one_hot
 from test_nuswide import make_labels, write_layout
 
 from hashbench import cli, nets
@@ -74,6 +75,7 @@ def _isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("HASHBENCH_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(cifar10, "RECORDS_PER_BATCH", 20)
+    monkeypatch.setenv("HASHBENCH_HOME", str(tmp_path / "home"))  # default outputs land in tmp_path too
 
 
 def _cifar_bin(root):
@@ -134,6 +136,14 @@ def _checkpoint(root):
     return argv
 
 
+def _list_files(root):
+    y = np.arange(12) % 3
+    make_tree(root / "data" / "tree", one_hot(y, 3), {"query": range(3), "database": range(3, 12),
+                                                      "train": range(3, 9)})
+    return ["features", "extract", "pixels", "--dataset", f"list:{root / 'data' / 'tree'}",
+            "--store", str(root / "store")]
+
+
 def _model(root):
     nets.save_state(nets.new_net(8, 8, 0, 3), root / "m.pt")
     return ["features", "extract", "cnn-ours", "--dataset", "digits", "--param", f"model={root / 'm.pt'}",
@@ -152,6 +162,7 @@ CASES = [
     ("evaluate-npy-labels", "dl.npy", npy_header, lambda r: _evaluate(r, ".npy")),
     ("evaluate-csv-codes", "d.csv", anywhere, lambda r: _evaluate(r, ".csv")),
     ("evaluate-csv-labels", "ql.csv", anywhere, lambda r: _evaluate(r, ".csv")),
+    ("list-files", "data/tree/test.txt", anywhere, _list_files),
     ("results-csv", "run.csv", anywhere, _results),
     ("model-file", "m.pt", middle, _model),
     ("checkpoint", "m.ckpt", middle, _checkpoint),

@@ -155,6 +155,18 @@ def test_download_folder_checked_before_fetching(tmp_path, capsys, monkeypatch):
     one_line_error(capsys, rc, "--data-dir", "file.txt is a file")
 
 
+def test_split_export_out_checked_before_loading(tmp_path, capsys, monkeypatch):
+    from hashbench import splits
+
+    def never(*a, **k):
+        raise AssertionError("loaded before the output was checked")
+
+    monkeypatch.setattr(splits, "_dataset_for", never)
+    (tmp_path / "file.txt").write_text("x")
+    rc = cli.main(["split", "export", "digits-dsh", "--out", str(tmp_path / "file.txt" / "lists")])
+    one_line_error(capsys, rc, "--out", "file.txt is a file")
+
+
 def test_check_writable_creates_nothing(tmp_path):
     target = tmp_path / "a" / "b" / "c.csv"
     assert hio.check_writable(target, "--out") == target
