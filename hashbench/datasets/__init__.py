@@ -97,6 +97,12 @@ def find_dataset(name: str, data_dir=None) -> Path | None:
     return find_folder(info.folders, data_dir, info.present) if info.folders else None
 
 
+def _given_by_path(name: str) -> bool:
+    """``list:FOLDER`` with FOLDER an existing lists folder: found by its path, looked up in
+    no data location."""
+    return name.startswith(lists.PREFIX) and lists.is_present(Path(name[len(lists.PREFIX):]).expanduser())
+
+
 def _not_found(info: DatasetInfo, data_dir) -> InputError:
     where = ", ".join(str(r) for r in data_roots(data_dir))
     looked = "/ or ".join(info.folders) + "/"
@@ -109,7 +115,8 @@ def load_dataset(name: str, data_dir=None) -> Dataset:
     info = _info(name)
     if not info.folders:  # bundled: no data location is looked in
         return info.read()
-    check_data_location(data_dir)
+    if not _given_by_path(name):
+        check_data_location(data_dir)
     folder = find_dataset(name, data_dir)
     if folder is None:
         raise _not_found(info, data_dir)
@@ -132,7 +139,8 @@ def resolve_dataset(name: str, data_dir=None) -> tuple[str, str | None]:
     happens only when no data location was given: a ``data_dir`` or ``$HASHBENCH_DATA``
     without CIFAR-10 is an error, since its user asked for that data."""
     if name.startswith(lists.PREFIX) and name != lists.PREFIX:  # one name per folder: its absolute path
-        check_data_location(data_dir)
+        if not _given_by_path(name):
+            check_data_location(data_dir)
         folder = find_dataset(name, data_dir)
         if folder is None:
             raise _not_found(_info(name), data_dir)
