@@ -18,6 +18,13 @@ def _cmd_evaluate(args) -> int:
     from .labels import check_labels
     from .metrics import evaluate
 
+    arrays = [args.query_codes, args.db_codes, args.query_labels, args.db_labels]
+    if args.stored is not None:
+        if any(a is not None for a in arrays):
+            raise InputError("--stored: give a stored cell or the four arrays, not both")
+        return _evaluate_stored(args)
+    if any(a is None for a in arrays):
+        raise InputError("give --query-codes, --db-codes, --query-labels and --db-labels (or --stored CELL)")
     q, kq = read_codes(load_array(args.query_codes, "--query-codes"), args.bits, "--query-codes")
     d, kd = read_codes(load_array(args.db_codes, "--db-codes"), args.bits, "--db-codes")
     if kq != kd:
@@ -35,6 +42,47 @@ def _cmd_evaluate(args) -> int:
         from .metrics import format_report
 
         print(format_report(res))
+    return 0
+
+
+def _evaluate_stored(args) -> int:
+    from .metrics import evaluate, format_report
+    from .rescore import stored_cell
+    from .storedcodes import resolve
+
+    if args.bits is not None:
+        raise InputError("--bits: a stored cell knows its code length")
+    ds, split, codes = stored_cell(resolve(args.stored), args.data_dir)
+    if args.radius < 0:
+        raise InputError(f"--radius must be >= 0, got {args.radius}")
+    if args.topk is not None and args.topk <= 0:
+        raise InputError(f"--topk must be positive, got {args.topk}")
+    res = evaluate(codes.query_codes, codes.db_codes, ds.labels[split.query], ds.labels[split.database],
+                   n_bits=codes.n_bits, radius=args.radius, topk=args.topk, self_index=split.self_index(),
+                   pr_rule=args.pr_rule)
+    print(json.dumps(res, indent=None) if args.json else format_report(res))
+    return 0
+
+
+def _cmd_results(args) -> int:
+    from .migration import migrate
+
+    for path in args.files:
+        print(migrate(path))
+    return 0
+
+
+def _cmd_rescore(args) -> int:
+    from .rescore import rescore
+
+    print(rescore(args.results, data_dir=args.data_dir, skip_missing=args.skip_missing))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .export import export_faiss
+
+    print(export_faiss(args.cell, args.faiss))
     return 0
 
 
@@ -124,7 +172,8 @@ def _cmd_run(args) -> int:
     check_outputs(cells, args.store)
     for line in notices:
         log(line)
-    rows = run_grid(cells, out, force=args.force, jobs=args.jobs, data_dir=args.data_dir, store=args.store, log=log)
+    rows = run_grid(cells, out, force=args.force, jobs=args.jobs, data_dir=args.data_dir, store=args.store, log=log,
+                    retrain=args.retrain)
     print(format_table(rows))
     return 0
 
@@ -137,7 +186,8 @@ def _cmd_reproduce(args) -> int:
     protocols = _comma_list(args.protocol, "--protocol") if args.protocol else None
     rows, table, figures = reproduce(
         args.name, dataset=args.dataset, budget=budget, protocols=protocols, seed=args.seed,
-        out_dir=args.out_dir, jobs=args.jobs, force=args.force, data_dir=args.data_dir, store=args.store,
+        out_dir=args.out_dir, jobs=args.jobs, force=args.force, retrain=args.retrain, data_dir=args.data_dir,
+        store=args.store,
         log=lambda line: print(line, file=sys.stderr))
     columns = DISPLAY_COLUMNS[:DISPLAY_COLUMNS.index("n_labelled") + 1] + ("variant",) + DISPLAY_COLUMNS[
         DISPLAY_COLUMNS.index("n_labelled") + 1:]
@@ -172,9 +222,32 @@ def _cmd_show(args) -> int:
     check_outputs(cells, args.store)
     queries = _comma_list(args.queries, "--queries", int) if args.queries else None
     paths = show(cells, stem, queries=queries, n_failed=args.failed, n_successful=args.successful, k=args.top,
-                 seed=args.seed, data_dir=args.data_dir, store=args.store)
+                 seed=args.seed, data_dir=args.data_dir, store=args.store, codes=args.codes or None)
     for path in paths:
         print(f"figure: {path}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from . import report
+
+    if args.markdown:
+        if args.out:
+            raise InputError("give --out SITE or --markdown, not both")
+        if args.readme:
+            changed = report.update_readme(args.readme, args.results)
+            print(f"{args.readme}: {'tables regenerated' if changed else 'tables already up to date'}")
+        else:
+            print(report.markdown_text(report.markdown_tables(args.results)), end="")
+        return 0
+    if not args.out:
+        raise InputError("give --out SITE (the folder to write the site to) or --markdown")
+    if args.readme:
+        raise InputError("--readme goes with --markdown")
+    res = report.build_site(args.results, args.out)
+    for line in res.missing_lines():
+        print(f"missing: {line}", file=sys.stderr)
+    print(f"site: {os.path.join(args.out, 'index.html')}")
     return 0
 
 
@@ -224,8 +297,8 @@ def _cmd_train_cnn(args) -> int:
     for o in opts:
         if getattr(args, o) is not None:
             words += ["--" + o.replace("_", "-"), str(getattr(args, o))]
-    common = dict(seed=args.seed, schedule=schedule, protocol=args.protocol, device=args.device,
-                  data_dir=args.data_dir, command="hashbench " + shlex.join(words), progress=not args.quiet)
+    common = {"seed": args.seed, "schedule": schedule, "protocol": args.protocol, "device": args.device,
+              "data_dir": args.data_dir, "command": "hashbench " + shlex.join(words), "progress": not args.quiet}
     if args.kind == "dsh":
         rec = training.train_dsh(args.out, bits=args.bits, alpha=args.alpha, relax=args.relax, margin=args.margin,
                                  init_from=args.init_from, **common)
@@ -254,11 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("evaluate", help="score codes of any method under the hashbench metrics")
-    e.add_argument("--query-codes", required=True, help=".npy or text (.txt/.csv) (n, k) {0,1} or +-1, "
+    e.add_argument("--query-codes", help=".npy or text (.txt/.csv) (n, k) {0,1} or +-1, "
                    "or .npy packed uint8 bytes with --bits")
-    e.add_argument("--db-codes", required=True, help=".npy database codes, same format as the queries")
-    e.add_argument("--query-labels", required=True, help=".npy or text (n,) class ids or (n, c) multi-hot")
-    e.add_argument("--db-labels", required=True, help=".npy database labels")
+    e.add_argument("--db-codes", help=".npy or text database codes, same format as the queries")
+    e.add_argument("--query-labels", help=".npy or text (n,) class ids or (n, c) multi-hot")
+    e.add_argument("--db-labels", help=".npy or text database labels")
+    e.add_argument("--stored", metavar="CELL", help="instead of the four arrays: a stored cell, its codes file "
+                   "(results/codes/<id>.npz) or RESULTS.csv:N (the N-th row); labels and split from the dataset")
+    e.add_argument("--data-dir", help="with --stored: searched before $HASHBENCH_DATA and the user cache folder")
     e.add_argument("--bits", type=int, help="code length: needed for packed uint8 "
                    "codes, checked against 0/1 or +-1 columns (one bit each)")
     e.add_argument("--radius", type=int, default=2, help="Hamming radius for precision (default 2)")
@@ -309,7 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "or all (default: each method's own default)")
     r.add_argument("--out", help="result CSV; cells already in it are skipped "
                    "(default results/run.csv in the working folder)")
-    r.add_argument("--force", action="store_true", help="rerun cells already in --out and replace their rows")
+    r.add_argument("--force", action="store_true", help="rerun cells already in --out and replace their rows "
+                   "(trained models are loaded)")
+    r.add_argument("--retrain", action="store_true", help="as --force, and train the cells' models again")
     r.add_argument("--jobs", type=int, default=1, help="cells run in parallel (joblib processes; default 1)")
     r.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     r.add_argument("--store", help="feature store folder (default features/ in the working folder)")
@@ -331,7 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--jobs", type=int, default=3, help="cells run in parallel, in joblib processes that split the "
                     "cores between them (default 3: table4's three CNNs train side by side, 45 min instead of about "
                     "65 on 2 cores; 1 runs one cell at a time on all cores)")
-    rp.add_argument("--force", action="store_true", help="rerun cells already in the result file")
+    rp.add_argument("--force", action="store_true", help="rerun cells already in the result file (trained "
+                    "models are loaded)")
+    rp.add_argument("--retrain", action="store_true", help="as --force, and train the cells' models again")
     rp.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     rp.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     rp.set_defaults(func=_cmd_reproduce)
@@ -353,11 +433,23 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--failed", type=int, default=3, help="cases of lowest precision@10 of the last method (default 3)")
     sh.add_argument("--successful", type=int, default=3, help="cases of highest precision@10 (default 3)")
     sh.add_argument("--top", type=int, default=10, help="retrieved images per row (default 10)")
+    sh.add_argument("--codes", default="results/codes", help="folder of stored codes: a cell stored there is "
+                    "shown from its codes, without fitting (default results/codes; '' to fit every cell)")
     sh.add_argument("--out", help="file stem: STEM-failed-1.png/.pdf, ... (default results/show in the working "
                     "folder)")
     sh.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     sh.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     sh.set_defaults(func=_cmd_show)
+
+    rpt = sub.add_parser("report", help="the result files as a static HTML site (opens offline), or the README's "
+                         "result tables as Markdown")
+    rpt.add_argument("--results", default="results", help="folder of result CSVs and figures (default results)")
+    rpt.add_argument("--out", help="folder to write the site to (replaced whole; a folder report did not write "
+                     "is refused)")
+    rpt.add_argument("--markdown", action="store_true", help="print the README's result tables instead")
+    rpt.add_argument("--readme", help="with --markdown: rewrite the tables between the report markers of this "
+                     "README in place")
+    rpt.set_defaults(func=_cmd_report)
 
     f = sub.add_parser("features", help="compute feature matrices into the feature store")
     fsub = f.add_subparsers(dest="features_command", required=True)
@@ -370,6 +462,25 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     fe.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     fe.set_defaults(func=_cmd_features)
+
+    rs = sub.add_parser("results", help="maintain result files")
+    rsub = rs.add_subparsers(dest="results_command", required=True)
+    rm = rsub.add_parser("migrate", help="rewrite result files of an older schema in the current one (once)")
+    rm.add_argument("files", nargs="+", metavar="FILE", help="result CSVs")
+    rm.set_defaults(func=_cmd_results)
+
+    sc = sub.add_parser("rescore", help="recompute every metric of a result file from its stored codes, fitting "
+                        "nothing")
+    sc.add_argument("results", metavar="RESULTS.csv", help="a result file; its codes are in codes/ beside it")
+    sc.add_argument("--skip-missing", action="store_true", help="leave rows without stored codes as they are")
+    sc.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder (labels, split)")
+    sc.set_defaults(func=_cmd_rescore)
+
+    ex = sub.add_parser("export", help="write a stored cell's database codes for another library")
+    ex.add_argument("cell", metavar="CELL", help="its codes file (results/codes/<id>.npz) or RESULTS.csv:N")
+    ex.add_argument("--faiss", required=True, metavar="FILE", help="a faiss.IndexBinaryFlat file (needs "
+                    "hashbench[faiss])")
+    ex.set_defaults(func=_cmd_export)
 
     t = sub.add_parser("train-cnn", help="train a DSH model or the CNN-cls classifier; save it (.pt) with a JSON record")
     t.add_argument("kind", choices=["dsh", "cls"], help="dsh: k-bit DSH (CNN-ours features); cls: 10-way softmax (CNN-cls)")
