@@ -9,6 +9,7 @@ import json
 import os
 import sys
 
+from .backends import CellsFailed
 from .errors import InputError
 
 
@@ -139,6 +140,7 @@ def _comma_list(text: str, arg: str, convert=str) -> list:
 
 
 def _cmd_run(args) -> int:
+    from .backends import open_backend
     from .experiment import check_outputs, plan_cells, run_grid
     from .paths import in_workdir
     from .results import check_output, format_table
@@ -172,8 +174,9 @@ def _cmd_run(args) -> int:
     check_outputs(cells, args.store)
     for line in notices:
         log(line)
-    rows = run_grid(cells, out, force=args.force, jobs=args.jobs, data_dir=args.data_dir, store=args.store, log=log,
-                    retrain=args.retrain)
+    with open_backend(args.backend, args.scheduler, plugins=getattr(args, "plugin", ()), log=log) as backend:
+        rows = run_grid(cells, out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
+                        store=args.store, log=log, retrain=args.retrain, backend=backend)
     print(format_table(rows))
     return 0
 
@@ -187,8 +190,8 @@ def _cmd_reproduce(args) -> int:
     rows, table, figures = reproduce(
         args.name, dataset=args.dataset, budget=budget, protocols=protocols, seed=args.seed,
         out_dir=args.out_dir, jobs=args.jobs, force=args.force, retrain=args.retrain, data_dir=args.data_dir,
-        store=args.store,
-        log=lambda line: print(line, file=sys.stderr))
+        store=args.store, log=lambda line: print(line, file=sys.stderr), backend=args.backend,
+        scheduler=args.scheduler, plugins=getattr(args, "plugin", ()))
     columns = DISPLAY_COLUMNS[:DISPLAY_COLUMNS.index("n_labelled") + 1] + ("variant",) + DISPLAY_COLUMNS[
         DISPLAY_COLUMNS.index("n_labelled") + 1:]
     if len(rows):  # figure7 draws from no result grid
@@ -318,6 +321,16 @@ def _set_workdir(folder: str) -> None:
     os.environ[HOME_ENV] = folder
 
 
+def _backend_options(p) -> None:
+    from .backends import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS, default="processes", help="where cells run: processes (joblib "
+                   "processes on this machine, --jobs at a time; default) or dask (a Dask cluster; needs "
+                   "hashbench[dask])")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="with --backend dask: the scheduler, e.g. "
+                   "tcp://host:8786 (default: a LocalCluster of one single-thread worker per core, here)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -391,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, default=1, help="cells run in parallel (joblib processes; default 1)")
     r.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     r.add_argument("--store", help="feature store folder (default features/ in the working folder)")
+    _backend_options(r)
     r.set_defaults(func=_cmd_run)
 
     from .reproduce import NAMES
@@ -414,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--retrain", action="store_true", help="as --force, and train the cells' models again")
     rp.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     rp.add_argument("--store", help="feature store folder (default features/ in the working folder)")
+    _backend_options(rp)
     rp.set_defaults(func=_cmd_reproduce)
 
     sh = sub.add_parser("show", help="top-10 retrievals of each method side by side, true matches framed in red "
@@ -519,6 +534,9 @@ def main(argv=None) -> int:
     except InputError as e:
         print(f"hashbench {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except CellsFailed as e:  # a cluster's cells that failed for good, after the others were written
+        print(f"hashbench {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("hashbench: interrupted", file=sys.stderr)
         return 130
