@@ -7,6 +7,13 @@ import os
 # Set before torch or Numba load OpenMP; a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# Numba caches compiled kernels next to the source by default: inside an installed (or
+# editable) package. Keep them in the user cache folder instead, unless the user chose.
+# Set before hashbench.ranking imports Numba (Numba reads it when it is first imported).
+from .paths import user_cache_dir
+
+os.environ.setdefault("NUMBA_CACHE_DIR", str(user_cache_dir() / "numba"))
+
 from importlib.metadata import PackageNotFoundError, version  # noqa: E402
 
 try:

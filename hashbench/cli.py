@@ -10,37 +10,13 @@ import json
 import os
 import sys
 
-import numpy as np
-
 from .backends import CellsFailed
 from .errors import InputError
 
 
-def _load_npy(path: str, arg: str) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(f"{arg}: no such file: {path}") from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"{arg}: cannot read {path} as a .npy array ({e})") from None
-
-
-def _codes_from_array(a: np.ndarray, bits: int | None, arg: str):
-    """(packed uint64 codes, n_bits) from {0,1}/+-1 (n, k) or packed uint8 (n, ceil(k/8))."""
-    from .codes import pack, pack_bytes
-
-    if a.ndim != 2:
-        raise InputError(f"{arg}: expected a 2-D (n, bits) array, got shape {a.shape}")
-    if a.shape[0] == 0:
-        raise InputError(f"{arg}: empty array")
-    if bits is not None and a.dtype == np.uint8 and a.shape[1] != bits:
-        return pack_bytes(a, bits, arg), bits
-    if bits is not None and a.shape[1] != bits:
-        raise InputError(f"{arg}: --bits {bits} does not fit an array of {a.shape[1]} columns")
-    return pack(a, arg), a.shape[1]
-
-
 def _cmd_evaluate(args) -> int:
+    from .codes import read_codes
+    from .io import load_array
     from .labels import check_labels
     from .metrics import evaluate
 
@@ -51,12 +27,12 @@ def _cmd_evaluate(args) -> int:
         return _evaluate_stored(args)
     if any(a is None for a in arrays):
         raise InputError("give --query-codes, --db-codes, --query-labels and --db-labels (or --stored CELL)")
-    q, kq = _codes_from_array(_load_npy(args.query_codes, "--query-codes"), args.bits, "--query-codes")
-    d, kd = _codes_from_array(_load_npy(args.db_codes, "--db-codes"), args.bits, "--db-codes")
+    q, kq = read_codes(load_array(args.query_codes, "--query-codes"), args.bits, "--query-codes")
+    d, kd = read_codes(load_array(args.db_codes, "--db-codes"), args.bits, "--db-codes")
     if kq != kd:
-        raise InputError(f"--query-codes has {kq} bits but --db-codes has {kd}")
-    ql = check_labels(_load_npy(args.query_labels, "--query-labels"), q.shape[0], "--query-labels")
-    dl = check_labels(_load_npy(args.db_labels, "--db-labels"), d.shape[0], "--db-labels")
+        raise InputError(f"--query-codes {args.query_codes} has {kq} bits but --db-codes {args.db_codes} has {kd}")
+    ql = check_labels(load_array(args.query_labels, "--query-labels"), q.shape[0], f"--query-labels {args.query_labels}")
+    dl = check_labels(load_array(args.db_labels, "--db-labels"), d.shape[0], f"--db-labels {args.db_labels}")
     if args.radius < 0:
         raise InputError(f"--radius must be >= 0, got {args.radius}")
     if args.topk is not None and args.topk <= 0:
@@ -201,17 +177,24 @@ def _experiment(args):
 
 def _cmd_run(args) -> int:
     from .backends import open_backend
-    from .experiment import run_grid
-    from .results import format_table
+    from .experiment import check_outputs, run_grid
+    from .paths import in_workdir
+    from .results import check_output, format_table
 
     def log(line):
         print(line, file=sys.stderr)
 
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}")
-    cells = _experiment(args).cells(data_dir=args.data_dir, log=log)
+    notices = []
+    cells = _experiment(args).cells(data_dir=args.data_dir, log=notices.append)
+    out = args.out or in_workdir("results/run.csv")
+    check_output(out)  # the outputs before the notices: an error comes alone
+    check_outputs(cells, args.store)
+    for line in notices:
+        log(line)
     with open_backend(args.backend, args.scheduler, plugins=getattr(args, "plugin", ()), log=log) as backend:
-        rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
+        rows = run_grid(cells, out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
                         store=args.store, log=log, retrain=args.retrain, backend=backend)
     print(format_table(rows))
     return 0
@@ -248,13 +231,19 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_show(args) -> int:
+    from .experiment import check_outputs
     from .figures import plan_show, show
+    from .io import check_writable
+    from .paths import in_workdir
 
     budget = int(args.budget) if args.budget.isdigit() else args.budget
+    stem = args.out or in_workdir("results/show")
+    check_writable(f"{stem}-x.png", "--out")
     cells = plan_show(_experiment(args).cells(data_dir=args.data_dir, log=lambda line: print(line, file=sys.stderr)),
                       budget)
+    check_outputs(cells, args.store)
     queries = _comma_list(args.queries, "--queries", int) if args.queries else None
-    paths = show(cells, args.out, queries=queries, n_failed=args.failed, n_successful=args.successful, k=args.top,
+    paths = show(cells, stem, queries=queries, n_failed=args.failed, n_successful=args.successful, k=args.top,
                  seed=args.seed, data_dir=args.data_dir, store=args.store, codes=args.codes or None)
     for path in paths:
         print(f"figure: {path}")
@@ -316,10 +305,12 @@ def _cmd_methods(args) -> int:
 def _cmd_features(args) -> int:
     from .datasets import load_dataset
     from .features import FeatureStore, get_extractor
+    from .io import check_writable
 
     extractor = get_extractor(args.name, **_params(args.param))
-    dataset = load_dataset(args.dataset, args.data_dir)
     store = FeatureStore(args.store)
+    check_writable(store.root, "--store", folder=True)
+    dataset = load_dataset(args.dataset, args.data_dir)
     X = store.get(dataset, extractor, report=lambda line: print(line, file=sys.stderr))
     print(f"{store.path(dataset, extractor)}: {X.shape[0]} x {X.shape[1]} float32 ({extractor.key()})")
     return 0
@@ -355,6 +346,16 @@ def _cmd_train_cnn(args) -> int:
     return 0
 
 
+def _set_workdir(folder: str) -> None:
+    """``--workdir``: the folder the default results, features and models go in (checked
+    now), for this process and the worker processes it starts."""
+    from .io import check_writable
+    from .paths import HOME_ENV
+
+    check_writable(folder, "--workdir", folder=True)
+    os.environ[HOME_ENV] = folder
+
+
 def _backend_options(p) -> None:
     from .backends import BACKENDS
 
@@ -381,14 +382,16 @@ def build_parser() -> argparse.ArgumentParser:
     methods = ", ".join(sorted(HASHERS))
 
     e = sub.add_parser("evaluate", help="score codes of any method under the hashbench metrics")
-    e.add_argument("--query-codes", help=".npy (n, k) {0,1} or +-1, or packed uint8 with --bits")
-    e.add_argument("--db-codes", help=".npy database codes, same format as the queries")
-    e.add_argument("--query-labels", help=".npy (n,) class ids or (n, c) multi-hot")
-    e.add_argument("--db-labels", help=".npy database labels")
+    e.add_argument("--query-codes", help=".npy or text (.txt/.csv) (n, k) {0,1} or +-1, "
+                   "or .npy packed uint8 bytes with --bits")
+    e.add_argument("--db-codes", help=".npy or text database codes, same format as the queries")
+    e.add_argument("--query-labels", help=".npy or text (n,) class ids or (n, c) multi-hot")
+    e.add_argument("--db-labels", help=".npy or text database labels")
     e.add_argument("--stored", metavar="CELL", help="instead of the four arrays: a stored cell, its codes file "
                    "(results/codes/<id>.npz) or RESULTS.csv:N (the N-th row); labels and split from the dataset")
     e.add_argument("--data-dir", help="with --stored: searched before $HASHBENCH_DATA and the user cache folder")
-    e.add_argument("--bits", type=int, help="code length (needed for packed uint8 codes)")
+    e.add_argument("--bits", type=int, help="code length: needed for packed uint8 "
+                   "codes, checked against 0/1 or +-1 columns (one bit each)")
     e.add_argument("--radius", type=int, default=2, help="Hamming radius for precision (default 2)")
     e.add_argument("--topk", type=int, help="also report mAP@k and precision@k")
     e.add_argument("--pr-rule", choices=["clean", "released"], default="clean", help="PR at recall levels: clean "
@@ -441,14 +444,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "(ksh.n_anchors=300,1000); VALUE is JSON or a word")
     r.add_argument("--n-labelled", help="comma list (a grid axis) of labelled training images for methods that "
                    "learn from a labelled subset: counts or all (default: each method's own default)")
-    r.add_argument("--out", default="results/run.csv", help="result CSV; cells already in it are skipped "
-                   "(default results/run.csv)")
+    r.add_argument("--out", help="result CSV; cells already in it are skipped "
+                   "(default results/run.csv in the working folder)")
     r.add_argument("--force", action="store_true", help="rerun cells already in --out and replace their rows "
                    "(trained models are loaded)")
     r.add_argument("--retrain", action="store_true", help="as --force, and train the cells' models again")
     r.add_argument("--jobs", type=int, default=1, help="cells run in parallel (joblib processes; default 1)")
     r.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    r.add_argument("--store", help="feature store folder (default features/)")
+    r.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     _backend_options(r)
     r.set_defaults(func=_cmd_run)
 
@@ -463,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(the released 70k-iteration SGD), or an iteration count N: the quick schedule shortened to N iterations, "
                     "its lr steps scaled (smoke tests, or a grid that must fit a time limit; N is part of each cell)")
     rp.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
-    rp.add_argument("--out-dir", default="results", help="where NAME.csv, NAME-vs-paper.csv and figures go")
+    rp.add_argument("--out-dir", help="where NAME.csv, NAME-vs-paper.csv and figures go (default results/ in the "
+                    "working folder)")
     rp.add_argument("--jobs", type=int, default=3, help="cells run in parallel, in joblib processes that split the "
                     "cores between them (default 3: table4's three CNNs train side by side, 45 min instead of about "
                     "65 on 2 cores; 1 runs one cell at a time on all cores)")
@@ -471,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "models are loaded)")
     rp.add_argument("--retrain", action="store_true", help="as --force, and train the cells' models again")
     rp.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    rp.add_argument("--store", help="feature store folder (default features/)")
+    rp.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     rp.add_argument("--print-config", action="store_true", help="print the experiment's grids as a `run --config` "
                     "TOML file and exit (nothing runs; grids whose features or models come from an earlier "
                     "stage name the files that stage writes)")
@@ -501,9 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--top", type=int, default=10, help="retrieved images per row (default 10)")
     sh.add_argument("--codes", default="results/codes", help="folder of stored codes: a cell stored there is "
                     "shown from its codes, without fitting (default results/codes; '' to fit every cell)")
-    sh.add_argument("--out", default="results/show", help="file stem: STEM-failed-1.png/.pdf, ... (default results/show)")
+    sh.add_argument("--out", help="file stem: STEM-failed-1.png/.pdf, ... (default results/show in the working "
+                    "folder)")
     sh.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    sh.add_argument("--store", help="feature store folder (default features/)")
+    sh.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     sh.set_defaults(func=_cmd_show)
 
     rpt = sub.add_parser("report", help="the result files as a static HTML site (opens offline), or the README's "
@@ -524,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                     help="extractor parameter, repeatable; VALUE is JSON or a word, e.g. mode=lmgist, "
                     "color=true, orientations=[8,8,4]")
-    fe.add_argument("--store", help="feature store folder (default features/)")
+    fe.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     fe.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     fe.set_defaults(func=_cmd_features)
 
@@ -565,6 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train_cnn)
+    for parser in (r, rp, sh, fe, t):
+        parser.add_argument("--workdir", help="working folder for the default results/, features/ and runs/models/ "
+                            "(default $HASHBENCH_HOME, else the current folder)")
     return p
 
 
@@ -577,6 +585,7 @@ def _plugins(argv) -> list[str]:
 
 
 def main(argv=None) -> int:
+    from .paths import HOME_ENV
     from .plugins import load_plugins
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -588,7 +597,10 @@ def main(argv=None) -> int:
         return 2
     parser = build_parser()
     args = parser.parse_args(argv)
+    home = os.environ.get(HOME_ENV)
     try:
+        if getattr(args, "workdir", None):
+            _set_workdir(args.workdir)
         return args.func(args)
     except InputError as e:
         print(f"hashbench {args.command}: error: {e}", file=sys.stderr)
@@ -602,6 +614,11 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `hashbench datasets | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    finally:  # --workdir holds for this command only (main may be called again in one process)
+        if home is None:
+            os.environ.pop(HOME_ENV, None)
+        else:
+            os.environ[HOME_ENV] = home
 
 
 if __name__ == "__main__":

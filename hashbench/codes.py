@@ -92,6 +92,31 @@ def pack_bytes(packed_bytes, n_bits: int, name: str = "codes") -> np.ndarray:
     return pack(bits[:, :n_bits], name)
 
 
+def read_codes(a, bits: int | None = None, name: str = "codes") -> tuple[np.ndarray, int]:
+    """(packed codes, n_bits) of a user's array, its format decided by the data, never by
+    ``bits`` alone: values all in {0,1} or all in {-1,+1} are one bit per column (``bits``,
+    if given, must equal the column count); a uint8 array holding any value above 1 is
+    packed bytes (:func:`pack_bytes`, ``bits`` required and checked against the byte count
+    and the padding). A mismatch is an InputError saying which reading the data allows."""
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise InputError(f"{name}: expected a 2-D (n, bits) array, got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise InputError(f"{name}: empty array of shape {a.shape}")
+    if a.dtype == np.uint8 and a.max() > 1:
+        if bits is None:
+            raise InputError(f"{name}: uint8 values above 1 are packed bytes; give --bits (the code length)")
+        if not 8 * a.shape[1] - 7 <= bits <= 8 * a.shape[1]:
+            raise InputError(f"{name}: packed bytes ({a.shape[1]} a code) hold {8 * a.shape[1] - 7} to "
+                             f"{8 * a.shape[1]} bits, not --bits {bits}")
+        return pack_bytes(a, bits, name), bits
+    packed = pack(a, name)  # refuses values other than {0,1} / {-1,+1}
+    if bits is not None and bits != a.shape[1]:
+        raise InputError(f"{name}: --bits {bits}, but the codes are {a.shape[1]} columns of one bit each "
+                         "(all values 0/1 or -1/+1); packed bytes would hold values above 1")
+    return packed, a.shape[1]
+
+
 def to_bytes(packed, n_bits: int) -> np.ndarray:
     """uint8 ``(n, ceil(n_bits / 8))``: the packed codes' bytes, FAISS's binary layout."""
     words = np.ascontiguousarray(packed, dtype=np.uint64)

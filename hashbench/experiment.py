@@ -33,8 +33,10 @@ from .errors import InputError
 from .features import FeatureStore, format_param, get_extractor, parse_param
 from .hashers import HASHERS, get_hasher
 from .hashers.base import MAX_BITS
-from .metrics import evaluate
+from .io import check_writable
+from .metrics import evaluate, warm_up
 from .params import SEED, Interval, Options, check
+from .paths import in_workdir
 from .protocols import default_protocol, get_protocol
 from .provenance import (
     canonical_device,
@@ -56,7 +58,7 @@ from .results import (
 
 IMAGES = "images"  # the features value of methods that learn from the images themselves
 RADIUS = 2
-MODELS_DIR = Path("runs/models")  # trained models of cells, reused across protocols and runs
+MODELS_DIR = Path("runs/models")  # trained models of cells (in the working folder), reused across runs
 CODES = "codes"  # the entry of run_cell's row that carries the cell's codes to the writer
 
 
@@ -75,7 +77,7 @@ def model_path(cell: "Cell", split, models=None) -> Path:
     ``cifar10-standard``) share one training, and nothing else does."""
     h = hashlib.sha256(np.ascontiguousarray(split.train, dtype=np.int64).tobytes())
     h.update(f"{cell.n_labelled}|{cell.key_fields()['params']}".encode())
-    return Path(models or MODELS_DIR) / cell.dataset / f"{cell.method}-{cell.bits}b-s{cell.seed}-{h.hexdigest()[:12]}.ckpt"
+    return Path(models or in_workdir(MODELS_DIR)) / cell.dataset / f"{cell.method}-{cell.bits}b-s{cell.seed}-{h.hexdigest()[:12]}.ckpt"
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,7 @@ def prepare(cell: Cell, data_dir=None, store=None, models=None):
     ``models`` as its ``checkpoint``, so its fit trains there once and loads the finished
     model ever after."""
     data_dir = None if data_dir is None else str(data_dir)
-    store = None if store is None else str(store)
+    store = str(FeatureStore(store).root)  # the default's folder, so the cache never mixes working folders
     ds = _dataset(cell.dataset, data_dir)
     split = get_protocol(cell.protocol).split(ds, cell.seed)
     hasher = cell.hasher()
@@ -306,7 +308,9 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
 
     ``map`` is always over the whole ranking; ``map_at_k`` is filled for protocols scored at a
     cut-off (``Protocol.topk``). Timings: ``train_s`` is ``fit``, ``encode_s`` encoding the query and database parts,
-    ``rank_s`` the whole ``metrics.evaluate`` call (ranking plus every metric). Loading data
+    ``rank_s`` the whole ``metrics.evaluate`` call (ranking plus every metric), after the
+    kernels were compiled (or loaded from Numba's cache) on a tiny input, so that the first
+    cell of a process does not pay it. Loading data
     and features (cached per process) is not timed. A hasher that declares ``trains_model_file``
     (DSH) trains into :func:`model_path` under ``models`` and loads it when it is finished
     there: ``fit`` then says ``loaded`` and ``train_s`` is empty (it is only ever a training
@@ -320,6 +324,9 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     query_codes = hasher.encode(X[split.query])
     db_codes = hasher.encode(X[split.database])
     t2 = time.perf_counter()
+    warm_up(query_codes, db_codes, ds.labels[split.query], ds.labels[split.database], cell.bits, radius=RADIUS,
+            topk=get_protocol(cell.protocol).topk, self_index=split.self_index())  # untimed
+    t_rank = time.perf_counter()
     scores = score(split, ds.labels, query_codes, db_codes, cell.bits)
     t3 = time.perf_counter()
     fit = getattr(hasher, "fit_mode_", "trained")
@@ -332,7 +339,7 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
         **scores,
         "train_s": None if fit == "loaded" else t1 - t0,
         "encode_s": t2 - t1,
-        "rank_s": t3 - t2,
+        "rank_s": t3 - t_rank,
         "fit": fit,
         **code_identity(),
         "machine": machine(),
@@ -367,6 +374,15 @@ def model_waves(cells, data_dir=None, models=None) -> tuple[list[Cell], list[Cel
     return first, second
 
 
+def check_outputs(cells, store=None, models=None) -> None:
+    """Refuse, before any work, a feature store or model folder the cells would write in
+    and cannot (the result file is ``results.check_output``'s)."""
+    if any(c.features != IMAGES for c in cells):
+        check_writable(FeatureStore(store).root, "--store", folder=True)
+    if any("checkpoint" in c.hasher().get_params() for c in cells):
+        check_writable(Path(models) if models else in_workdir(MODELS_DIR), "models folder", folder=True)
+
+
 def shared_folders(cells, store=None, models=None, alongside=()) -> list[Path]:
     """The folders the workers of a cluster read and write while running ``cells``: the
     feature store when a cell takes features, the models folder when a cell keeps a model
@@ -375,7 +391,7 @@ def shared_folders(cells, store=None, models=None, alongside=()) -> list[Path]:
     if any(c.features != IMAGES for c in cells):
         folders.append(FeatureStore(store).root)
     if alongside or any(HASHERS[c.method].trains_model_file for c in cells):
-        folders.append(Path(models or MODELS_DIR))
+        folders.append(Path(models or in_workdir(MODELS_DIR)))
     return folders
 
 
@@ -431,6 +447,7 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     stale = set() if force or retrain else stale_cells(cells, out, data_dir, models)
     done = set() if force or retrain else done_cells(out) - stale
     todo = [c for c in cells if c.key() not in done]
+    check_outputs(todo, store, models)
     if log is not None and len(todo) < len(cells):
         log(f"{len(cells) - len(todo)} of {len(cells)} cells already in {out}: skipped (--force reruns them)")
     if backend is not None and (todo or alongside):

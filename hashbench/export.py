@@ -5,7 +5,7 @@ database codes as a ``faiss.IndexBinaryFlat`` (their bytes are FAISS's binary la
 from . import storedcodes
 from .codes import to_bytes
 from .errors import InputError
-from .io import atomic_write
+from .io import atomic_write, check_writable
 
 FAISS_MISSING = "faiss is needed for this: pip install 'hashbench[faiss]'"
 
@@ -30,6 +30,7 @@ def faiss_index(packed, n_bits: int):
 
 def export_faiss(cell: str, out) -> str:
     """Write the database codes of a stored cell (``.npz`` or ``RESULTS.csv:N``) to ``out``."""
+    check_writable(out, "--faiss")
     faiss = import_faiss()
     codes = storedcodes.load(storedcodes.resolve(cell))
     index = faiss_index(codes.db_codes, codes.n_bits)

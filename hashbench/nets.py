@@ -339,15 +339,46 @@ def retain_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
 
 
+def _check_archive(path, kind: str) -> None:
+    """A file of ``torch.save`` is a zip archive ending in its end-of-directory record (torch
+    writes no comment) whose members all pass their CRC-32: torch's own reader checks
+    neither, and loads a file with bytes appended or flipped in places it skips."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() < 22:
+                raise InputError(f"cannot read {path} as a {kind}: damaged or another format (too short)")
+            f.seek(-22, 2)
+            if f.read(4) != b"PK\x05\x06":
+                raise InputError(f"cannot read {path} as a {kind}: damaged or another format (does not end as a "
+                                 "torch.save archive does: truncated, or bytes appended)")
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except FileNotFoundError:
+        return  # the caller says "no such file"
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+        raise InputError(f"cannot read {path} as a {kind}: damaged or another format ({type(e).__name__})") from None
+    if bad is not None:
+        raise InputError(f"cannot read {path} as a {kind}: damaged (member {bad} fails its CRC check)")
+
+
 def _torch_load(path, missing: str, kind: str):
     """``torch.load(weights_only=True)`` on CPU; a missing file ("no such ``missing``") or an
     unreadable one ("cannot read it as a ``kind``") is an InputError."""
+    if Path(path).is_dir():
+        raise InputError(f"{path} is a folder, not a {kind}")
+    _check_archive(path, kind)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputError(f"no such {missing}: {path}") from None
     except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
-        raise InputError(f"cannot read {path} as a {kind} ({type(e).__name__})") from None
+        reason = "it holds objects other than tensors" if "weights_only" in str(e) else "damaged or another format"
+        raise InputError(f"cannot read {path} as a {kind}: {reason} ({type(e).__name__})") from None
 
 
 def load_state(path) -> dict:
@@ -473,8 +504,10 @@ def train(
         retain_freed_memory()
     opt = make_optimizer(net, schedule, new_head)
     start, losses, test_losses = 0, [], []
-    if checkpoint is not None and Path(checkpoint).is_file():
-        ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if checkpoint is not None and Path(checkpoint).exists():
+        ck = _torch_load(checkpoint, "checkpoint", "training checkpoint")
+        if not isinstance(ck, dict) or not {"model", "optimizer", "iteration", "losses"} <= ck.keys():
+            raise InputError(f"checkpoint: {checkpoint} is not a training checkpoint; remove it or change the path")
         if ck.get("config") != config:
             raise InputError(f"checkpoint: {checkpoint} was written by a different training run; remove it or change the path")
         net.load_state_dict(ck["model"])
@@ -519,9 +552,9 @@ def train(
 def _progress(total: int, start: int, enabled: bool):
     if not enabled or start >= total:
         return None
-    from tqdm.auto import tqdm
+    from .progress import progress
 
-    return tqdm(total=total, initial=start, unit="it", desc="train", dynamic_ncols=True)
+    return progress(total, "train", initial=start, quiet_for=0.0)
 
 
 @torch.no_grad()

@@ -1,4 +1,5 @@
-"""Numba kernels of the Hamming ranker; nothing else lives here.
+"""Numba kernels of the Hamming ranker and the thin wrappers that check their arguments;
+nothing else lives here.
 
 All kernels read codes in the packed format of :mod:`hashbench.codes` (uint64 words,
 padding bits 0), use the hardware popcount (LLVM ``ctpop``, compiled for the host CPU) and
@@ -21,6 +22,8 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
+
+from .errors import InputError
 
 _BLOCK = 32  # queries per parallel task: one distance buffer serves a whole block
 _LANES = 4  # interleaved histograms (see _histogram)
@@ -280,8 +283,14 @@ def rank_statistics(q, d, ql, dl, self_index, n_bits, stable, cut, level_targets
 
 
 def stable_topk(q, d, k, self_index=None):
-    """(nq, k) database indices of each query's stable top k, and their distances."""
-    return _stable_topk(q, d, k, _no_self(q, self_index))
+    """(nq, k) database indices of each query's stable top k, and their distances. ``k``
+    must be at least 1 and at most what every query can return: the database size, less
+    one where the query's own item is left out (``self_index >= 0``)."""
+    self_index = _no_self(q, self_index)
+    available = d.shape[0] - (1 if (self_index >= 0).any() else 0)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= available:
+        raise InputError(f"k must be an integer in [1, {available}] (what each query can return), got {k!r}")
+    return _stable_topk(q, d, int(k), self_index)
 
 
 def radius_search(q, d, radius, self_index=None):

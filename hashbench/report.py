@@ -33,7 +33,7 @@ import pandas as pd
 
 from .errors import InputError
 from .hashers.base import method_label
-from .io import atomic_write
+from .io import atomic_write, check_writable
 from .reproduce import EXPERIMENTS, FIGURES, compare, variant
 from .results import KEY_COLUMNS, METRIC_COLUMNS, load_baselines, read_results, row_key
 from .storedcodes import codes_dir, codes_path
@@ -809,12 +809,8 @@ def _check_out(out: Path, folder: Path) -> None:
         raise InputError(f"--out: {out} would replace the results folder {folder}")
     if out.is_dir() and any(out.iterdir()) and not (out / SITE_MARKER).is_file():
         raise InputError(f"--out: {out} is a folder hashbench report did not write; choose a new or empty one")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"--out: cannot create the folder {out.parent} ({e.strerror})") from None
-    if not os.access(out.parent, os.W_OK):
-        raise InputError(f"--out: the folder {out.parent} is not writable")
+    check_writable(out.parent, "--out", folder=True)  # the site is built beside it, then swapped in
+    out.parent.mkdir(parents=True, exist_ok=True)
 
 
 def build_site(folder, out) -> Results:

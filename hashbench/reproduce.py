@@ -45,8 +45,9 @@ import pandas as pd
 from .backends import open_backend
 from .errors import InputError
 from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run_grid
-from .io import atomic_write
+from .io import atomic_write, check_writable
 from .params import Interval, Options, check
+from .paths import in_workdir
 from .protocols import get_protocol
 from .results import load_baselines
 from .storedcodes import codes_dir
@@ -354,7 +355,7 @@ def _setup(name, dataset, budget, protocols, seed, data_dir, store, models, retr
         if get_protocol(p).dataset != dataset:
             raise InputError(f"--protocol {p} is for dataset {get_protocol(p).dataset}, not {dataset}")
     return Setup(dataset, protocols, budget, seed, None if data_dir is None else str(data_dir),
-                 None if store is None else str(store), Path(models) if models else MODELS_DIR,
+                 None if store is None else str(store), Path(models) if models else in_workdir(MODELS_DIR),
                  time.time() if retrain else None, dry)
 
 
@@ -376,7 +377,7 @@ def print_config(name: str, dataset: str = "cifar10", budget="quick", protocols=
 
 
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
-              out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
+              out_dir=None, jobs: int = 1, force: bool = False, data_dir=None, store=None,
               models=None, log=print, retrain: bool = False, backend: str = "processes",
               scheduler: str | None = None, plugins=()) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """Run experiment ``name`` (a table's grid, or the grids a figure draws from, then the
@@ -385,6 +386,8 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
     ``backend``, ``scheduler``, ``plugins``: where the cells run, and the modules every worker
     imports (:func:`hashbench.backends.open_backend`)."""
     s = _setup(name, dataset, budget, protocols, seed, data_dir, store, models, retrain)
+    out_dir = in_workdir("results") if out_dir is None else Path(out_dir)
+    check_writable(out_dir, "--out-dir", folder=True)
 
     def stem(n: str) -> Path:
         return Path(out_dir) / (n if dataset == "cifar10" else f"{n}-{dataset}")

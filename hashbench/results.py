@@ -22,7 +22,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from .errors import InputError
-from .io import atomic_write
+from .io import atomic_write, check_writable, read_text_file
 
 KEY_COLUMNS = ("dataset", "protocol", "features", "method", "bits", "seed", "n_labelled", "params")
 METRIC_COLUMNS = (
@@ -104,11 +104,18 @@ def _is_number(text: str, integer: bool) -> bool:
     return True
 
 
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
 def _read_records(path: Path) -> list[dict]:
     """The rows of a result file as dicts of CSV strings, checked strictly."""
-    text = path.read_text(encoding="utf-8")
-    if not text:
-        return []
+    text = read_text_file(path, "result file")
+    if "\0" in text:
+        raise InputError(f"{path}:{text[: text.index(chr(0))].count(chr(10)) + 1}: NUL byte: damaged result file")
     if not text.endswith("\n"):  # every write ends with a newline: a missing one means a cut
         raise InputError(f"{path}:{text.count(chr(10)) + 1}: torn row (the file does not end with a newline)")
     try:
@@ -139,6 +146,8 @@ def _read_records(path: Path) -> list[dict]:
         for c in INT_COLUMNS + FLOAT_COLUMNS:
             if not _is_number(rec[c], integer=c in INT_COLUMNS):
                 raise InputError(f"{path}:{lineno}: column {c} holds {rec[c]!r}, not a number")
+        if not _is_json_object(rec[CURVE_COLUMN]):
+            raise InputError(f"{path}:{lineno}: column {CURVE_COLUMN} is not a JSON object: damaged row")
         key = row_key(rec)
         if key in seen:
             raise InputError(f"{path}:{lineno}: duplicate of the cell in line {seen[key]}: {', '.join(key)}")
@@ -165,18 +174,9 @@ def read_results(path) -> pd.DataFrame:
     return df
 
 
-def check_output(path) -> None:
+def check_output(path, what: str = "--out") -> None:
     """Refuse, before any work, a result path that cannot be read back or written."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"--out: {path} is a folder, not a CSV file")
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"--out: cannot create the folder {folder} ({e.strerror})") from None
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"--out: the folder {folder} is not writable")
+    check_writable(path, what)
     done_cells(path)
 
 

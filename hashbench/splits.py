@@ -25,7 +25,7 @@ from .datasets import Dataset
 from .datasets.cifar10 import BATCHES, RECORDS_PER_BATCH
 from .datasets.lists import CLASSES_FILE, LIST_FILES, read_list_files
 from .errors import InputError
-from .io import atomic_write
+from .io import atomic_write, check_writable
 
 PREFIX = "lists:"
 
@@ -133,6 +133,7 @@ def export(protocol_name: str, seed: int, out, dataset: str | None = None, data_
     """``hashbench split export``: write the split; one line saying what was written."""
     from .protocols import get_protocol
 
+    check_writable(out, "--out", folder=True)
     protocol = get_protocol(protocol_name)
     ds = _dataset_for(protocol, dataset, data_dir)
     split = protocol.split(ds, seed)

@@ -22,7 +22,7 @@ from . import nets
 from .datasets import load_dataset
 from .errors import InputError
 from .hashers.dsh import DSH
-from .io import atomic_write
+from .io import atomic_write, check_writable
 from .metrics import evaluate
 from .protocols import get_protocol
 
@@ -39,9 +39,13 @@ def sha256_file(path) -> str:
 
 
 def _paths(out) -> tuple[Path, Path]:
+    """The model file and its record, checked (with the checkpoint beside them) before any
+    training: a folder in their place or an unwritable folder is refused now, not after it."""
     out = Path(out)
     if out.suffix != ".pt":
         raise InputError(f"--out: the model file must end in .pt, got {out}")
+    for path in (out, out.with_suffix(".json"), out.with_suffix(".ckpt")):
+        check_writable(path, "--out")
     return out, out.with_suffix(".json")
 
 

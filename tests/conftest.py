@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+if os.environ.get("HASHBENCH_DATA"):  # absolute, so tests that change folder still find it
+    os.environ["HASHBENCH_DATA"] = str(Path(os.environ["HASHBENCH_DATA"]).resolve())
+
 
 def _data_root() -> Path | None:
     root = os.environ.get("HASHBENCH_DATA")

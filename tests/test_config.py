@@ -115,8 +115,10 @@ def test_reproduce_grids_round_trip_through_toml(tmp_path, name):
     path.write_text(text)
     assert not (tmp_path / "models").exists()  # nothing trained
     for model in re.findall(r"model=([^\"]+)", text):  # table4's CNN features: files an earlier stage writes
+        from hashbench import nets
+
         Path(model).parent.mkdir(parents=True, exist_ok=True)
-        Path(model).touch()
+        nets.save_state(nets.new_net(10, 32, seed=0), model)  # a real (untrained) network: the file is read
     assert sorted(keys(config.load(path).cells())) == sorted(keys(dict.fromkeys(planned)))
 
 

@@ -231,7 +231,7 @@ def test_digits_are_sklearn_digits_scaled_and_replicated():
 # --- auto / fallback -------------------------------------------------------------------------
 
 def test_auto_uses_cifar10_when_found_else_digits(tmp_path, small_batches):
-    name, notice = resolve_dataset("auto", tmp_path)
+    name, notice = resolve_dataset("auto")  # no location given: only the (empty) user cache is searched
     assert name == "digits"
     assert notice.count("\n") == 0 and "CIFAR-10 not found" in notice and "hashbench download cifar10" in notice
     write_bin(tmp_path / "cifar-10-batches-bin", *small_batches)

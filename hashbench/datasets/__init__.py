@@ -16,8 +16,16 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
+from ..io import check_writable
 from . import cifar10, digits, lists, nuswide
-from .base import Dataset, data_roots, find_folder, user_cache_dir
+from .base import (
+    Dataset,
+    asked_locations,
+    check_data_location,
+    data_roots,
+    find_folder,
+    user_cache_dir,
+)
 from .archives import ARCHIVES, fetch
 from .nuswide import NusLabels
 
@@ -89,6 +97,12 @@ def find_dataset(name: str, data_dir=None) -> Path | None:
     return find_folder(info.folders, data_dir, info.present) if info.folders else None
 
 
+def _given_by_path(name: str) -> bool:
+    """``list:FOLDER`` with FOLDER an existing lists folder: found by its path, looked up in
+    no data location."""
+    return name.startswith(lists.PREFIX) and lists.is_present(Path(name[len(lists.PREFIX):]).expanduser())
+
+
 def _not_found(info: DatasetInfo, data_dir) -> InputError:
     where = ", ".join(str(r) for r in data_roots(data_dir))
     looked = "/ or ".join(info.folders) + "/"
@@ -96,10 +110,13 @@ def _not_found(info: DatasetInfo, data_dir) -> InputError:
 
 
 def load_dataset(name: str, data_dir=None) -> Dataset:
-    """Load every image of dataset ``name``; InputError when its data is not found."""
+    """Load every image of dataset ``name``; InputError when its data is not found, or when
+    a data location it is looked up in was named and does not exist."""
     info = _info(name)
-    if not info.folders:
+    if not info.folders:  # bundled: no data location is looked in
         return info.read()
+    if not _given_by_path(name):
+        check_data_location(data_dir)
     folder = find_dataset(name, data_dir)
     if folder is None:
         raise _not_found(info, data_dir)
@@ -108,6 +125,7 @@ def load_dataset(name: str, data_dir=None) -> Dataset:
 
 def load_nuswide_labels(data_dir=None, n_concepts: int = nuswide.N_CONCEPTS) -> NusLabels:
     """NUS-WIDE labels of the ``n_concepts`` most frequent concepts, without the images."""
+    check_data_location(data_dir)
     folder = find_dataset("nuswide", data_dir)
     if folder is None:
         raise _not_found(DATASETS["nuswide"], data_dir)
@@ -117,18 +135,29 @@ def load_nuswide_labels(data_dir=None, n_concepts: int = nuswide.N_CONCEPTS) -> 
 def resolve_dataset(name: str, data_dir=None) -> tuple[str, str | None]:
     """(dataset name, one-line notice or None). ``"auto"`` picks CIFAR-10 when it is found
     locally, else the bundled digits, and the notice says which; any other name is checked
-    and returned as is (an explicit ``cifar10`` never falls back)."""
+    and returned as is (an explicit ``cifar10`` never falls back). The fall back to digits
+    happens only when no data location was given: a ``data_dir`` or ``$HASHBENCH_DATA``
+    without CIFAR-10 is an error, since its user asked for that data."""
     if name.startswith(lists.PREFIX) and name != lists.PREFIX:  # one name per folder: its absolute path
+        if not _given_by_path(name):
+            check_data_location(data_dir)
         folder = find_dataset(name, data_dir)
         if folder is None:
             raise _not_found(_info(name), data_dir)
         return lists.PREFIX + str(folder.expanduser().resolve()), None
     if name != "auto":
         return _info(name).name, None
+    check_data_location(data_dir)
     folder = find_dataset("cifar10", data_dir)
     if folder is not None:
         return "cifar10", f"dataset auto: using CIFAR-10 found in {folder}"
     where = ", ".join(str(r) for r in data_roots(data_dir))
+    asked = asked_locations(data_dir)
+    if asked:
+        raise InputError(
+            f"dataset auto: no CIFAR-10 ({'/ or '.join(cifar10.FOLDERS)}/) in {' or '.join(asked)}; "
+            "fix the location, or give --dataset digits for the bundled digits"
+        )
     return "digits", (
         f"dataset auto: CIFAR-10 not found in {where}; using the bundled digits (1,797 8x8 images) instead. "
         "Get CIFAR-10 with `hashbench download cifar10`."
@@ -152,12 +181,14 @@ def download(name: str, data_dir=None, fmt: str = "bin", progress: bool = True) 
     if found is not None:
         return found, f"{name}: already present in {found}"
     dest = Path(data_dir).expanduser() if data_dir else user_cache_dir()
+    check_writable(dest, "--data-dir", folder=True)
     folder = fetch(archive, dest, progress=progress)
     return folder, f"{name}: downloaded, checked (md5 {archive.md5}) and extracted to {folder}"
 
 
 def describe_datasets(data_dir=None) -> list[dict]:
     """One row per dataset: name, description, where its data was found."""
+    check_data_location(data_dir)
     rows = []
     for name, info in DATASETS.items():
         folder = find_dataset(name, data_dir)

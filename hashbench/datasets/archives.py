@@ -82,7 +82,7 @@ def fetch(archive: Archive, dest, opener=urllib.request.urlopen, progress: bool 
 
 
 def _download(archive: Archive, part: Path, dest: Path, opener, progress: bool) -> None:
-    from tqdm import tqdm
+    from ..progress import progress as progress_bar
 
     have = part.stat().st_size if part.is_file() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
@@ -103,8 +103,8 @@ def _download(archive: Archive, part: Path, dest: Path, opener, progress: bool) 
             have = 0
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
-        with open(part, "ab" if have else "wb") as f, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc=archive.filename, disable=not progress
+        with open(part, "ab" if have else "wb") as f, progress_bar(
+            total, archive.filename, unit="B", enabled=progress, initial=have, unit_scale=True
         ) as bar:
             try:
                 while chunk := resp.read(CHUNK):

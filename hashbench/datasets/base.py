@@ -3,6 +3,8 @@
 Data folders are searched in a fixed order: the ``data_dir`` the user passed
 (``--data-dir``), then ``$HASHBENCH_DATA``, then the user cache folder (where
 ``hashbench download`` puts archives by default). The first folder holding the dataset wins.
+A location the user named (flag or environment) that does not exist is an error whenever
+data is looked up (not for the bundled digits, which are looked up nowhere).
 """
 
 import os
@@ -13,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..labels import check_labels
+from ..paths import user_cache_dir
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,15 +67,6 @@ class Dataset:
         return self.images.shape[0]
 
 
-def user_cache_dir() -> Path:
-    """The per-user cache folder: ``$XDG_CACHE_HOME/hashbench`` (``~/.cache/hashbench``),
-    ``%LOCALAPPDATA%\\hashbench`` on Windows."""
-    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "hashbench"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "hashbench"
-
-
 def data_roots(data_dir=None) -> list[Path]:
     """The folders searched for data, in order, without duplicates."""
     roots = []
@@ -82,6 +76,23 @@ def data_roots(data_dir=None) -> list[Path]:
             if p not in roots:
                 roots.append(p)
     return roots
+
+
+def check_data_location(data_dir=None) -> None:
+    """A data location the user gave (``--data-dir``, ``$HASHBENCH_DATA``) must be an existing
+    folder: a mistyped one is an error, never a silent fall back to other data."""
+    for what, r in (("--data-dir", data_dir), ("HASHBENCH_DATA", os.environ.get("HASHBENCH_DATA"))):
+        if r:
+            p = Path(r).expanduser()
+            if not p.is_dir():
+                state = "a file, not a folder" if p.exists() else "not found"
+                raise InputError(f"{what}: the data location {p} is {state}")
+
+
+def asked_locations(data_dir=None) -> list[str]:
+    """The data locations the user named (flag, then environment), as words for messages."""
+    env = os.environ.get("HASHBENCH_DATA")
+    return ([f"--data-dir {data_dir}"] if data_dir else []) + ([f"HASHBENCH_DATA={env}"] if env else [])
 
 
 def find_folder(names, data_dir=None, present=Path.is_dir) -> Path | None:

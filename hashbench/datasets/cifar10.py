@@ -54,6 +54,8 @@ def read(folder) -> Dataset:
 
 
 def _need(path: Path) -> Path:
+    if path.is_dir():
+        raise InputError(f"data: {path} is a folder, not a CIFAR-10 file")
     if not path.is_file():
         raise InputError(f"data: missing CIFAR-10 file {path}")
     return path
@@ -80,7 +82,9 @@ def _read_bin(folder: Path):
             f.readinto(memoryview(raw[i * n : (i + 1) * n]).cast("B"))
         _check_labels(raw[i * n : (i + 1) * n, 0], path)
     meta = _need(folder / "batches.meta.txt")
-    names = [s.strip() for s in meta.read_text(encoding="ascii", errors="replace").splitlines() if s.strip()]
+    names = [s.strip() for s in meta.read_bytes().decode("ascii", errors="replace").splitlines() if s.strip()]
+    if not all(s.isprintable() and "\ufffd" not in s for s in names):
+        raise InputError(f"data: {meta} holds bytes that are not printable ASCII: damaged CIFAR-10 class list")
     if len(names) != N_CLASSES:
         raise InputError(f"data: {meta} lists {len(names)} class names, expected {N_CLASSES}")
     return raw[:, 0].astype(np.int64), raw[:, 1:], tuple(names)
@@ -114,10 +118,18 @@ class _SafeUnpickler(pickle.Unpickler):
 
 
 def _unpickle(path: Path) -> dict:
+    data = _need(path).read_bytes()
+    stream = io.BytesIO(data)
     try:
-        obj = _SafeUnpickler(io.BytesIO(_need(path).read_bytes()), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise InputError(f"data: {path} is not a CIFAR-10 python batch ({e})") from None
+        obj = _SafeUnpickler(stream, encoding="bytes").load()
+    except MemoryError:
+        raise InputError(f"data: {path} is not a CIFAR-10 python batch (damaged: asks for more memory than there is)") from None
+    except pickle.UnpicklingError as e:
+        raise InputError(f"data: {path} is not a CIFAR-10 python batch ({e})".splitlines()[0]) from None
+    except Exception as e:  # noqa: BLE001  a damaged pickle raises almost any kind (KeyError, OverflowError, ...)
+        raise InputError(f"data: {path} is not a CIFAR-10 python batch ({type(e).__name__}: {e})".splitlines()[0]) from None
+    if stream.tell() != len(data):
+        raise InputError(f"data: {path} has {len(data) - stream.tell():,} bytes after its pickle: damaged CIFAR-10 python batch")
     if not isinstance(obj, dict):
         raise InputError(f"data: {path} is not a CIFAR-10 python batch (holds a {type(obj).__name__})")
     return obj

@@ -180,7 +180,9 @@ def _load_cached(path: Path, key: str):
         if side.get("key") != key:
             return None
         images = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):  # a damaged cache is decoded again
+        return None
+    if not isinstance(images, np.ndarray):
         return None
     if hashlib.sha256(np.ascontiguousarray(images)).hexdigest() != side.get("sha256"):
         return None
@@ -193,7 +195,8 @@ def decode_images(lists: ListFiles, size: int = IMAGE_SIZE, cache_dir=None, n_jo
     ``cache_dir`` when given; InputError naming list file and line for a missing or
     undecodable image."""
     from joblib import Parallel, delayed
-    from tqdm import tqdm
+
+    from ..progress import progress as progress_bar
 
     files = [_resolve(lists.folder, r) for r in lists.paths]
     for f, at in zip(files, lists.where):
@@ -208,12 +211,9 @@ def decode_images(lists: ListFiles, size: int = IMAGE_SIZE, cache_dir=None, n_jo
     jobs = n_jobs if n_jobs is not None else min(8, os.cpu_count() or 1)
     pool = Parallel(n_jobs=jobs if len(files) > chunk else 1, return_as="generator")
     results = pool(delayed(_decode)([str(f) for f in files[s:s + chunk]], size) for s in starts)
-    if progress is None:
-        import sys
-
-        progress = sys.stderr.isatty()
     images = np.empty((len(files), size, size, 3), np.uint8)
-    with tqdm(total=len(files), desc="decoding images", unit="img", disable=not progress) as bar:
+    with progress_bar(len(files), "decoding images", unit="img", enabled=progress is not False,
+                      quiet_for=0.0 if progress else 5.0) as bar:
         for s, (part, bad, why) in zip(starts, results):
             if bad >= 0:
                 raise InputError(f"data: {lists.where[s + bad]}: cannot decode image {files[s + bad]} ({why})")
@@ -241,13 +241,14 @@ def store_name(name: str) -> str:
 
 def read(folder, name: str | None = None, size: int = IMAGE_SIZE, store=None, progress: bool | None = None) -> Dataset:
     """The dataset a folder's lists describe, its images decoded at ``size`` x ``size``
-    (cached under ``store``, default the feature store's ``features/``)."""
+    (cached under ``store``, default the feature store's ``features/`` in the working folder)."""
     from ..features.store import DEFAULT_ROOT
+    from ..paths import in_workdir
 
     folder = Path(folder)
     lists = read_list_files(folder)
     ds_name = store_name(name or PREFIX + str(folder))
-    cache_dir = Path(DEFAULT_ROOT if store is None else store) / ds_name
+    cache_dir = (in_workdir(DEFAULT_ROOT) if store is None else Path(store)) / ds_name
     images = decode_images(lists, size, cache_dir, progress=progress)
     single = (lists.labels.sum(1) == 1).all()
     labels = lists.labels.argmax(1).astype(np.int64) if single else lists.labels.astype(bool)

@@ -26,6 +26,7 @@ Images are resized to 64x64, the input size of the DSH authors' NUS-WIDE network
 
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -81,8 +82,8 @@ class _Part:
             for m in (rel, f"{self.name}/{rel}"):
                 if m in self._members:
                     return self._zip.read(m), f"{self.zip}:{m}"
-        except (zipfile.BadZipFile, OSError) as e:
-            raise InputError(f"data: cannot read {self.zip} ({e})") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as e:
+            raise InputError(f"data: cannot read {self.zip}: damaged zip ({type(e).__name__}: {e})") from None
         return None
 
 
@@ -95,7 +96,8 @@ def images_present(folder: Path) -> bool:
     return (folder / "ImageList" / "Imagelist.txt").is_file() and (folder / "Flickr").is_dir()
 
 
-def _concepts(folder: Path) -> list[str]:
+def _concepts(folder: Path) -> tuple[list[str], str]:
+    """(concept names, the file or zip member they were read from)."""
     p = folder / "Concepts81.txt"
     if p.is_file():
         found = (p.read_bytes(), str(p))
@@ -105,9 +107,11 @@ def _concepts(folder: Path) -> list[str]:
     if found is None:
         raise InputError(f"data: missing NUS-WIDE concept list: put Concepts81.txt or ConceptsList.zip in {folder}")
     names = [s.strip() for s in found[0].decode("ascii", "replace").splitlines() if s.strip()]
+    if not all(s.isprintable() and "\ufffd" not in s for s in names):
+        raise InputError(f"data: {found[1]} holds bytes that are not printable ASCII: damaged concept list")
     if len(names) != len(set(names)) or not names:
         raise InputError(f"data: {found[1]} must list distinct concept names, one a line")
-    return names
+    return names, found[1]
 
 
 def _parse(data: bytes, name: str, strict: bool) -> tuple[np.ndarray, list[str]]:
@@ -135,11 +139,11 @@ def load_labels(folder, n_concepts: int = N_CONCEPTS) -> NusLabels:
     folder = Path(folder)
     if not _Part(folder, "Groundtruth").exists():
         raise InputError(f"data: missing NUS-WIDE ground truth: put Groundtruth.zip or Groundtruth/ in {folder}")
-    names = _concepts(folder)
+    names, source = _concepts(folder)
     if not 1 <= n_concepts <= len(names):
-        raise InputError(f"n_concepts must lie in 1..{len(names)}, got {n_concepts}")
+        raise InputError(f"n_concepts must lie in 1..{len(names)} (the concepts listed in {source}), got {n_concepts}")
     with _Part(folder, "Groundtruth") as gt:
-        columns, defects = _read_ground_truth(gt, names)
+        columns, defects = _read_ground_truth(gt, names, source)
     for d in defects:
         warnings.warn(f"NUS-WIDE: {d}", stacklevel=2)
     counts = np.array([c.sum() for c in columns])
@@ -149,13 +153,14 @@ def load_labels(folder, n_concepts: int = N_CONCEPTS) -> NusLabels:
     return NusLabels(labels[index], tuple(names[i] for i in top), index.astype(np.int64), len(labels), tuple(defects))
 
 
-def _read_ground_truth(gt: _Part, names: list[str]) -> tuple[list[np.ndarray], list[str]]:
+def _read_ground_truth(gt: _Part, names: list[str], source: str) -> tuple[list[np.ndarray], list[str]]:
     """Each concept's AllLabels column (strict), cross-checked with its Train + Test copies."""
     columns, defects, n = [], [], None
     for c in names:
         found = gt.read(f"AllLabels/Labels_{c}.txt")
         if found is None:
-            raise InputError(f"data: missing NUS-WIDE label file AllLabels/Labels_{c}.txt in {gt.dir} or {gt.zip}")
+            raise InputError(f"data: missing NUS-WIDE label file AllLabels/Labels_{c}.txt in {gt.dir} or {gt.zip} "
+                             f"(concept {c!r} of {source})")
         col, _ = _parse(*found, strict=True)
         n = len(col) if n is None else n
         if len(col) != n:
@@ -213,19 +218,22 @@ def resize_bilinear(image: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
 
 def _load_images(root: Path, rels: list[str]) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
-    from tqdm import tqdm
+
+    from ..progress import progress
 
     paths = [root / r for r in rels]
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise InputError(f"data: {len(missing):,} of {len(paths):,} NUS-WIDE images are missing, e.g. {missing[0]}")
     out = np.empty((len(paths), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
-    for i, p in enumerate(tqdm(paths, desc="NUS-WIDE images", unit="img", disable=len(paths) < 1000)):
-        try:
-            with Image.open(p) as im:
-                out[i] = resize_bilinear(np.asarray(im.convert("RGB")))
-        except (UnidentifiedImageError, OSError) as e:
-            raise InputError(f"data: cannot read NUS-WIDE image {p} ({e})") from None
+    with progress(len(paths), "NUS-WIDE images", unit="img") as bar:
+        for i, p in enumerate(paths):
+            try:
+                with Image.open(p) as im:
+                    out[i] = resize_bilinear(np.asarray(im.convert("RGB")))
+            except (UnidentifiedImageError, OSError) as e:
+                raise InputError(f"data: cannot read NUS-WIDE image {p} ({e})") from None
+            bar.update(1)
     return out
 
 

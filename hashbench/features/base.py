@@ -13,10 +13,10 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from tqdm.auto import tqdm
 
 from ..errors import InputError, NameClash
 from ..params import check_params
+from ..progress import progress as bar_for
 
 EXTRACTORS: dict[str, type] = {}
 ORIGINS: dict[str, str] = {}  # extractor name -> "built-in", or the plugin it came from
@@ -108,12 +108,12 @@ class Extractor(BaseEstimator):
         return f"{self.name}/v{self.version}:{params}"
 
     def extract(self, images, progress: bool | None = False) -> np.ndarray:
-        """float32 ``(n, d)`` features of ``images``; ``progress`` shows a tqdm bar over images
-        (None: only on a terminal)."""
+        """float32 ``(n, d)`` features of ``images``; ``progress`` shows progress over images
+        (:mod:`hashbench.progress`; None: only when the extraction lasts over 5 s)."""
         images = check_images(images)
         self.check_params()
-        with tqdm(total=len(images), unit="img", desc=self.name, disable=None if progress is None else not progress,
-                  leave=False) as bar:
+        with bar_for(len(images), self.name, unit="img", enabled=progress is not False, leave=False,
+                     quiet_for=0.0 if progress else 5.0) as bar:
             X = self._extract(images, bar)
         assert X.dtype == np.float32 and X.ndim == 2 and X.shape[0] == len(images), (X.dtype, X.shape)
         return X

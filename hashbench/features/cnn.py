@@ -4,7 +4,7 @@ layer (after its ReLU) of a trained network of the DSH architecture, L2-normalis
 ``cnn-ours``: a trained 12-bit DSH model; ``cnn-cls``: the same layers trained as a 10-way
 softmax classifier (the paper's reached 74.54% test accuracy). Train them with
 ``hashbench train-cnn dsh --bits 12 --out runs/models/dsh12-s0.pt`` and
-``hashbench train-cnn cls --out runs/models/cnn-cls-s0.pt`` (the default ``model`` paths).
+``hashbench train-cnn cls --out runs/models/cnn-cls-s0.pt`` (the default ``model`` paths, in the working folder).
 The store key holds the model file's sha256, so features of a retrained model are never
 mistaken for the old ones.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..paths import in_workdir
 from .base import Extractor, register_extractor
 
 
@@ -31,13 +32,17 @@ class _CNNFeatures(Extractor):
         self.device = device
 
     def _path(self) -> Path:
-        path = Path(self.model if self.model is not None else self.default_model)
+        path = Path(self.model) if self.model is not None else in_workdir(self.default_model)
         if not path.is_file():
             raise InputError(f"{self.name} model: no such file {path}; train one with `{self.train_hint}`")
         return path
 
     def check_params(self) -> None:
-        self._path()
+        """The model file exists and reads as a DSH network (refused now, not after the
+        store announced its computation)."""
+        from .. import nets
+
+        nets.load_state(self._path())
 
     def key_params(self) -> dict:
         h = hashlib.sha256(self._path().read_bytes()).hexdigest()

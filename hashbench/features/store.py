@@ -6,7 +6,9 @@ parameters, a learned extractor's model hash). The sidecar also records the imag
 made from (count, shape, SHA-256 of their bytes) and the matrix's own shape and SHA-256.
 An entry is reused only when all of that matches the dataset and extractor asked for and
 the matrix reads back with the recorded shape and checksum; anything else (other images,
-a torn or edited file, a sidecar of an older format) is recomputed, never silently reused.
+a torn or edited file, bytes appended, a sidecar of an older format or not UTF-8 JSON) is
+recomputed and said so in one line, never silently reused: the store is a checked cache, so
+damage costs time, never a wrong number. A folder where an entry's file belongs is an error.
 
 Writes: the old sidecar is removed first, then the matrix and the new sidecar are each
 written atomically (``hashbench.io.atomic_write``), the sidecar last. A run killed at any
@@ -26,6 +28,7 @@ import numpy as np
 from .. import __version__
 from ..errors import InputError
 from ..io import atomic_write
+from ..paths import in_workdir
 from .base import Extractor, check_images, format_param
 
 FORMAT = 1
@@ -46,10 +49,11 @@ def _matrix_sha256(X: np.ndarray) -> str:
 
 
 class FeatureStore:
-    """Feature matrices on disk under ``root`` (default ``features/`` in the working folder)."""
+    """Feature matrices on disk under ``root`` (default ``features/`` in the working folder,
+    :func:`hashbench.paths.workdir`)."""
 
     def __init__(self, root=None):
-        self.root = Path(DEFAULT_ROOT if root is None else root)
+        self.root = in_workdir(DEFAULT_ROOT) if root is None else Path(root)
 
     def path(self, dataset, extractor: Extractor) -> Path:
         """Where the entry's matrix lives (its sidecar: the same path with ``.json``)."""
@@ -72,6 +76,9 @@ class FeatureStore:
             "images_sha256": images_fingerprint(images),
             "extractor": extractor.key(),
         }
+        for p in (path, path.with_suffix(".json")):
+            if p.is_dir():
+                raise InputError(f"--store: {p} is a folder where the store keeps a file; move it away")
         X, why = self._read(path, expected)
         if X is not None:
             if report:
@@ -107,20 +114,25 @@ class FeatureStore:
     def _read(path: Path, expected: dict):
         """(matrix, "") for a valid entry, else (None, why it cannot be used)."""
         try:
-            sidecar = json.loads(path.with_suffix(".json").read_text())
+            sidecar = json.loads(path.with_suffix(".json").read_bytes().decode("utf-8"))
         except FileNotFoundError:
             return None, "not stored"
-        except (OSError, ValueError) as e:
-            return None, f"sidecar unreadable: {e}"
+        except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            return None, f"sidecar unreadable: {type(e).__name__}"
         if not isinstance(sidecar, dict):
             return None, "sidecar unreadable"
         for k, v in expected.items():
             if sidecar.get(k) != v:
                 return None, f"stored for another {k.replace('_', ' ')}"
         try:
-            X = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            return None, f"matrix unreadable: {e}"
+            with open(path, "rb") as f:
+                X = np.load(f, allow_pickle=False)
+                if f.read(1):
+                    return None, "matrix file has bytes after its data"
+        except Exception as e:  # noqa: BLE001  numpy raises ValueError, EOFError, ... for a damaged file
+            return None, f"matrix unreadable: {type(e).__name__}"
+        if not isinstance(X, np.ndarray):
+            return None, "matrix file is not one .npy array"
         if X.dtype != np.float32 or X.ndim != 2 or list(X.shape) != sidecar.get("shape") or X.shape[0] != expected["n_images"]:
             return None, f"matrix {X.dtype} {X.shape} does not match its sidecar"
         if _matrix_sha256(X) != sidecar.get("sha256"):

@@ -11,8 +11,13 @@ label indicator matrix (one-hot, or multi-hot), both covariances regularised by 
 (1e-4, the authors' value); the top-k directions w (normalised by w^T (Cxx + reg I) w = 1)
 scaled by their canonical correlations, then ITQ on X W.
 
-Bit lengths: n_bits may not exceed the feature dimension (refused). Directions beyond the
-rank of the data carry no signal: a canonical direction with correlation below 1e-6 (with c
+Bit lengths: n_bits may not exceed the feature dimension (refused: the release's PCA,
+``C = cov(X); [pc, l] = eigs(C, bit);`` in ``compressITQ.m``, cannot return more
+eigenvectors than C has). PCA-ITQ also refuses more bits than the training features have
+directions of non-zero variance (eigenvalues above 1e-10 of the largest): ``eigs`` would
+return zero-variance directions without a word, and every point projects to rounding noise
+on them. This is a deliberate deviation, a refusal where the release is silent. For CCA-ITQ,
+directions beyond the rank of the labels carry no signal: a canonical direction with correlation below 1e-6 (with c
 classes at most c - 1 are informative, c with multi-hot labels) is scaled to exactly zero,
 and the ITQ rotation then spreads the informative directions over all n_bits (some bits may
 then split the classes alike). The authors' code does the same up to rounding (its extra
@@ -40,6 +45,7 @@ from .base import Hasher, register
 from .common import label_matrix, labelled_subset, one_blas_thread
 
 _ZERO_CORRELATION = 1e-6
+_ZERO_VARIANCE = 1e-10  # relative to the largest: digits pixels fall from 2e-6 to 2e-16 past their rank
 
 
 def top_eigenvectors(A, k: int, B=None):
@@ -111,7 +117,13 @@ class ITQ(Hasher):
     def _learn(self, X, y):
         rng = np.random.default_rng(self.seed)
         Xc, self.mean_, cov = _centred(X, self.n_bits)
-        _, self.components_ = top_eigenvectors(cov, self.n_bits)
+        variances, self.components_ = top_eigenvectors(cov, self.n_bits)
+        rank = int((variances > _ZERO_VARIANCE * max(variances[0], 0.0)).sum())
+        if rank < self.n_bits:
+            raise InputError(
+                f"n_bits={self.n_bits} exceeds the {rank} directions of non-zero variance in the training features "
+                f"(of {cov.shape[0]} dimensions); PCA-ITQ would fill bits from zero-variance directions: use at most {rank} bits"
+            )
         self.rotation_, self.loss_history_ = itq_rotation(Xc @ self.components_, self.n_iter, rng)
 
     def _project(self, X) -> np.ndarray:

@@ -29,6 +29,7 @@ from ..codes import sign
 from ..errors import InputError
 from ..labels import relevance_matrix
 from ..params import Interval
+from ..progress import progress
 from .base import Hasher, register
 from .common import label_matrix, labelled_subset, one_blas_thread
 from .itq import top_eigenvectors
@@ -197,19 +198,25 @@ class KSH(Hasher):
         self.coefficients_ = np.zeros((m, n_bits))
         self.objective_history_ = np.zeros((n_bits, 2))
         self.refined_ = np.zeros(n_bits, dtype=bool)
-        for j in range(n_bits):
-            _, a = top_eigenvectors(K.T @ (S @ K), 1, gram)
-            a = a[:, 0] * np.sqrt(l / (a[:, 0] @ gram @ a[:, 0]))
-            y = _signs(K @ a)
-            spectral = S.objective(y)
-            a_refined = refine(K, S, a)
-            y_refined = _signs(K @ a_refined)
-            refined = S.objective(y_refined)
-            if refined > spectral:
-                a, y, self.refined_[j] = a_refined, y_refined, True
-            self.objective_history_[j] = spectral, max(spectral, refined)
-            self.coefficients_[:, j] = a
-            S.subtract(y)
+        with progress(n_bits, "ksh bits", unit="bit", leave=False) as bar:
+            for j in range(n_bits):
+                self._learn_bit(j, K, S, gram, l)
+                bar.update(1)
+
+    def _learn_bit(self, j: int, K, S: PairMatrix, gram, l: int) -> None:
+        """Bit j: spectral start, gradient refinement, kept when it raises y^T S y."""
+        _, a = top_eigenvectors(K.T @ (S @ K), 1, gram)
+        a = a[:, 0] * np.sqrt(l / (a[:, 0] @ gram @ a[:, 0]))
+        y = _signs(K @ a)
+        spectral = S.objective(y)
+        a_refined = refine(K, S, a)
+        y_refined = _signs(K @ a_refined)
+        refined = S.objective(y_refined)
+        if refined > spectral:
+            a, y, self.refined_[j] = a_refined, y_refined, True
+        self.objective_history_[j] = spectral, max(spectral, refined)
+        self.coefficients_[:, j] = a
+        S.subtract(y)
 
     def kernel(self, X) -> np.ndarray:
         """Centred kernel features k(x) of new data (n, m), with the training sigma and mean."""
