@@ -1,0 +1,148 @@
+"""The ranker against its yardsticks, every side timed in this one run, printed as ratios.
+
+    nice python tests/benchmarks/ranker_ratios.py [--queries 10000] [--database 50000]
+
+Data: clustered 48-bit codes (ten classes, 20% bit noise), as in test_bench_metrics.py.
+Yardsticks: the popcount floor (every pairwise distance, nothing stored); the strongest
+plain numpy pipeline we could write (``np.bitwise_count`` on uint64 words, summed into
+uint8 so that ``argsort(kind="stable")`` runs numpy's radix sort, on a sample of queries
+and scaled); FAISS (``faiss.hammings`` distance matrix + the same radix argsort; and
+``IndexBinaryFlat.search`` for top-k). The machine is shared: the load average is printed
+with the ratios; minimum of ``--rounds`` for each side.
+"""
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from hashbench import ranking
+from hashbench.codes import pack
+from hashbench.metrics import rank_stats, tie_aware_ap
+
+BITS = 48
+
+
+def clustered(nq, ndb, bits=BITS, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 2, (10, bits))
+    ql, dl = rng.integers(0, 10, nq), rng.integers(0, 10, ndb)
+    qb = centres[ql] ^ (rng.random((nq, bits)) < 0.2)
+    db = centres[dl] ^ (rng.random((ndb, bits)) < 0.2)
+    return pack(qb), pack(db), ql, dl
+
+
+def ap_from_order(order, rel_row):
+    rel = rel_row[order]
+    hits = np.cumsum(rel)
+    return (hits[rel] / (np.flatnonzero(rel) + 1)).mean()
+
+
+def numpy_radix_map(q, d, ql, dl):
+    """Per query: uint8 distances (np.bitwise_count per word, summed in uint8), a stable
+    argsort (radix on 8-bit keys), a cumsum."""
+    aps = []
+    for i in range(q.shape[0]):
+        dist = np.bitwise_count(q[i] ^ d).astype(np.uint8)
+        dist = dist[:, 0] if dist.shape[1] == 1 else dist.sum(axis=1, dtype=np.uint8)
+        aps.append(ap_from_order(np.argsort(dist, kind="stable"), dl == ql[i]))
+    return float(np.mean(aps))
+
+
+def faiss_radix_map(q, d, ql, dl, chunk=256):
+    """faiss.hammings distance matrix (chunks of queries), cast to uint8, the same radix argsort."""
+    import faiss
+
+    qb, db = as_faiss(q), as_faiss(d)
+    aps = []
+    out = np.empty((chunk, d.shape[0]), dtype=np.int32)
+    for s in range(0, q.shape[0], chunk):
+        n = min(chunk, q.shape[0] - s)
+        faiss.hammings(faiss.swig_ptr(qb[s:s + n]), faiss.swig_ptr(db), n, d.shape[0], db.shape[1],
+                       faiss.swig_ptr(out))
+        order = np.argsort(out[:n].astype(np.uint8), axis=1, kind="stable")
+        for i in range(n):
+            aps.append(ap_from_order(order[i], dl == ql[s + i]))
+    return float(np.mean(aps))
+
+
+def tie_aware_map(q, d, ql, dl):
+    s = rank_stats(q, d, ql, dl, BITS, stable=False)
+    return float(tie_aware_ap(s.hist_all, s.hist_rel)[0].mean())
+
+
+def as_faiss(codes):
+    """Our uint64 words as FAISS's byte codes (little-endian bytes: the same bit order)."""
+    return np.ascontiguousarray(codes).view(np.uint8)
+
+
+def best(fn, rounds):
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--queries", type=int, default=10_000)
+    p.add_argument("--database", type=int, default=50_000)
+    p.add_argument("--sample", type=int, default=500, help="queries the numpy/FAISS mAP pipelines run (scaled)")
+    p.add_argument("--rounds", type=int, default=3)
+    a = p.parse_args(argv)
+    q, d, ql, dl = clustered(a.queries, a.database)
+    # compile outside the timings
+    rank_stats(q[:2], d[:10], ql[:2], dl[:10], BITS)
+    rank_stats(q[:2], d[:10], ql[:2], dl[:10], BITS, stable=False)
+    ranking.popcount_sum(q[:2], d[:10])
+    ranking.stable_topk(q[:2], d[:10], 5)
+    scale = a.queries / a.sample
+    rows = []
+    t_floor, _ = best(lambda: ranking.popcount_sum(q, d), a.rounds)
+    t_stable, _ = best(lambda: float(rank_stats(q, d, ql, dl, BITS).ap.mean()), a.rounds)
+    t_tie, _ = best(lambda: tie_aware_map(q, d, ql, dl), a.rounds)
+    s = slice(0, a.sample)
+    t_np, ref = best(lambda: numpy_radix_map(q[s], d, ql[s], dl), 1)
+    ours_s = float(rank_stats(q[s], d, ql[s], dl, BITS).ap.mean())
+    assert abs(ref - ours_s) < 1e-12, (ref, ours_s)
+    rows.append(("popcount floor (all distances, nothing stored)", t_floor, None))
+    rows.append(("hashbench stable mAP", t_stable, None))
+    rows.append(("hashbench tie-aware (expected) mAP", t_tie, None))
+    rows.append((f"numpy radix stable mAP ({a.sample} queries, scaled)", t_np * scale, None))
+    print(f"{a.queries} queries x {a.database} codes, {BITS} bits; load average {os.getloadavg()[0]:.2f}, "
+          f"{os.cpu_count()} CPUs")
+    try:
+        import faiss
+    except ImportError:
+        faiss = None
+    if faiss is not None:
+        t_fx, ref_f = best(lambda: faiss_radix_map(q[s], d, ql[s], dl), 1)
+        assert abs(ref_f - ours_s) < 1e-12
+        rows.append((f"FAISS hammings + radix argsort mAP ({a.sample} queries, scaled)", t_fx * scale, None))
+        index = faiss.IndexBinaryFlat(BITS)
+        index.add(as_faiss(d)[:, :BITS // 8].copy())
+        qf = as_faiss(q)[:, :BITS // 8].copy()
+        for k in (100, 1000):
+            t_ours, (_, dist) = best(lambda k=k: ranking.stable_topk(q, d, k), a.rounds)
+            t_flat, (fd, _) = best(lambda k=k: index.search(qf, k), a.rounds)
+            assert np.array_equal(np.sort(fd, axis=1), dist), "top-k distances differ from FAISS"
+            rows.append((f"hashbench stable_topk k={k}", t_ours, None))
+            rows.append((f"FAISS IndexBinaryFlat.search k={k}", t_flat, t_flat / t_ours))
+    for name, t, _ in rows:
+        print(f"  {name:68s} {t:8.3f} s")
+    print("ratios:")
+    print(f"  numpy radix / stable mAP          {t_np * scale / t_stable:6.2f}x  (goal >= 8)")
+    if faiss is not None:
+        print(f"  FAISS pipeline / stable mAP       {t_fx * scale / t_stable:6.2f}x")
+    print(f"  tie-aware mAP / popcount floor    {t_tie / t_floor:6.2f}x  (goal <= 2)")
+    print(f"  stable mAP / popcount floor       {t_stable / t_floor:6.2f}x")
+    for name, t, ratio in rows:
+        if ratio is not None:
+            print(f"  {name.split(' k=')[0]} k={name.split('k=')[1]} / ours {ratio:6.2f}x  (goal >= 2)")
+
+
+if __name__ == "__main__":
+    main()
