@@ -32,6 +32,7 @@ from .hashers.base import check_n_bits
 from .metrics import evaluate
 from .protocols import default_protocol, get_protocol
 from .results import KEY_COLUMNS, check_output, done_cells, read_results, row_key, write_row
+from .search import radius_lookup_cost
 
 IMAGES = "images"  # the features value of methods that learn from the images themselves
 RADIUS = 2
@@ -233,6 +234,7 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     res = evaluate(query_codes, db_codes, ds.labels[split.query], ds.labels[split.database], cell.bits,
                    radius=RADIUS, topk=protocol.topk, self_index=split.self_index())
     t3 = time.perf_counter()
+    lookup = radius_lookup_cost(query_codes, db_codes, cell.bits, RADIUS)  # what radius-2 retrieval costs
 
     return {
         **{c: getattr(cell, c) for c in KEY_COLUMNS},
@@ -253,7 +255,7 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
         "version": __version__,
         "machine": machine(),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "curves": {"pr_curve": res["pr_curve"], "pr_recall_levels": res["pr_recall_levels"]},
+        "curves": {"pr_curve": res["pr_curve"], "pr_recall_levels": res["pr_recall_levels"], "lookup_r2": lookup},
     }
 
 

@@ -45,7 +45,7 @@ def _hash(key):
 
 @njit(cache=True)
 def _build_slots(ukeys, n_slots):
-    slots = np.full(n_slots, _EMPTY, dtype=np.int64)
+    slots = np.full(n_slots, _EMPTY, dtype=np.int32)
     mask = np.uint64(n_slots - 1)
     for u in range(ukeys.shape[0]):
         h = _hash(ukeys[u]) & mask

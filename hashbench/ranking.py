@@ -24,6 +24,7 @@ from numba.extending import intrinsic, overload
 
 _BLOCK = 32  # queries per parallel task: one distance buffer serves a whole block
 _LANES = 4  # interleaved histograms (see _histogram)
+TOPK_BLOCK = 1 << 16  # database codes per step of the top-k scan: measured 2.2x faster than 1M
 
 
 @intrinsic
@@ -379,22 +380,22 @@ class TopK:
         self.count = np.zeros(self.q.shape[0], dtype=np.int64)
         self.seen = 0
 
-    def add(self, block):
-        """Merge the next block of database codes (positions continue from the last)."""
+    def add(self, block, step=TOPK_BLOCK):
+        """Merge the next block of database codes (positions continue from the last), in
+        cache-sized steps (any step gives the same answer)."""
         block = np.ascontiguousarray(block, dtype=np.uint64)
-        _topk_update(self.q, block, self.seen, self.k, self.self_index, self.idx, self.dist,
-                     self.count, self._proto)
-        self.seen += block.shape[0]
+        for s in range(0, block.shape[0], step):
+            part = block[s:s + step]
+            _topk_update(self.q, part, self.seen, self.k, self.self_index, self.idx, self.dist,
+                         self.count, self._proto)
+            self.seen += part.shape[0]
         return self
 
 
-def stable_topk(q, d, k, self_index=None, block=1 << 16):
+def stable_topk(q, d, k, self_index=None, block=TOPK_BLOCK):
     """(nq, k) database indices of each query's stable top k, and their distances (-1 past
-    the end when the database holds fewer than k items). The database is read in blocks of
-    ``block`` codes (cache-sized; any block size gives the same answer)."""
-    top = TopK(q, k, self_index=self_index)
-    for s in range(0, d.shape[0], block):
-        top.add(d[s:s + block])
+    the end when the database holds fewer than k items)."""
+    top = TopK(q, k, self_index=self_index).add(d, block)
     return top.idx, top.dist
 
 

@@ -104,17 +104,30 @@ class Strategy:
 
 
 class Linear(Strategy):
-    """The ranker's scan: every code once per query block, the database read in blocks."""
+    """The ranker's scan. A memory-mapped database is read from its file block by block into
+    one reused buffer, so the process holds one block of it, never the whole (nor twice)."""
 
     name = "linear"
 
     def nbytes(self):
         c = self.codes
-        return 0 if isinstance(c, np.memmap) else c.nbytes
+        return BLOCK * c.shape[1] * 8 if isinstance(c, np.memmap) else c.nbytes
 
     def _blocks(self):
-        for s in range(0, self.codes.shape[0], BLOCK):
-            yield s, np.ascontiguousarray(self.codes[s:s + BLOCK])
+        c = self.codes
+        if not isinstance(c, np.memmap):
+            for s in range(0, c.shape[0], BLOCK):
+                yield s, c[s:s + BLOCK]
+            return
+        buf = np.empty((min(BLOCK, c.shape[0]), c.shape[1]), dtype=np.uint64)
+        with open(c.filename, "rb", buffering=0) as f:
+            f.seek(c.offset)
+            for s in range(0, c.shape[0], BLOCK):
+                n = min(BLOCK, c.shape[0] - s)
+                view = buf[:n]
+                if f.readinto(memoryview(view).cast("B")) != view.nbytes:
+                    raise InputError(f"{c.filename}: the code file ended early (truncated?)")
+                yield s, view
 
     def knn(self, q, k):
         top = ranking.TopK(check_codes(q, self.n_bits, "query codes"), k, self.n_bits)
@@ -378,20 +391,41 @@ def exhaustive_radius(q, d, r):
 
 
 def radius_lookup_cost(query_codes, db_codes, n_bits: int, radius: int = 2) -> dict:
-    """What radius-r retrieval of these codes costs with multi-index hashing at this
-    database's size: mean candidates verified and table lookups per query, and queries
-    per second (one timed pass, after a warm-up on a few queries)."""
+    """What radius-r retrieval of these codes costs with multi-index hashing (exact) at
+    this database's size: mean distinct candidates verified and table lookups per query,
+    queries per second (one timed pass after a warm-up; this machine, whatever its load),
+    and the substring count m. Stored per cell in the result row's ``curves`` JSON
+    (``lookup_r2``) so the schema stays as it is."""
     import time
 
     q = check_codes(np.ascontiguousarray(query_codes), n_bits, "query codes")
     d = check_codes(np.ascontiguousarray(db_codes), n_bits, "database codes")
+    r = check_radius(radius, n_bits)
     mih = MultiIndexHashing(n_bits).build(d)
-    mih.radius(q[:2], radius)
+    mih.radius(q[:2], r)
     t = time.perf_counter()
-    mih.radius(q, radius)
+    mih.radius(q, r)
     seconds = time.perf_counter() - t
     return {
-        f"lookup_candidates_r{radius}": float(mih.cost["candidates"].mean()),
-        f"lookup_probes_r{radius}": float(mih.cost["lookups"].mean()),
-        f"lookup_qps_r{radius}": float(len(q) / seconds) if seconds > 0 else None,
+        "radius": r,
+        "m": len(mih.lengths),
+        "candidates": float(mih.cost["candidates"].mean()),
+        "lookups": float(mih.cost["lookups"].mean()),
+        "qps": float(len(q) / seconds) if seconds > 0 else None,
     }
+
+
+LOOKUP_COLUMNS = ("lookup_candidates_r2", "lookup_qps_r2")
+
+
+def lookup_columns(rows):
+    """Result rows with the radius-2 lookup cost from their ``curves`` JSON as columns
+    (empty for rows written before it was recorded)."""
+    import json
+
+    def cost(curves, key):
+        c = json.loads(curves) if isinstance(curves, str) else (curves or {})
+        return (c.get("lookup_r2") or {}).get(key)
+
+    return rows.assign(lookup_candidates_r2=rows["curves"].map(lambda c: cost(c, "candidates")),
+                       lookup_qps_r2=rows["curves"].map(lambda c: cost(c, "qps")))
