@@ -20,7 +20,7 @@ Results come in stable order (distance, then database position), as the ranker's
 import numpy as np
 from numba import njit, prange
 
-from .ranking import _ctpop, _distance
+from .ranking import _BLOCK, _below, _distance, _fill_distances
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -279,25 +279,26 @@ def _mih_knn(q, d, k, los, lengths, slots, ukeys, starts, order, out_idx, out_di
 
 @njit(parallel=True, cache=True)
 def _linear_radius(q, d, radius, offset, cap, out_idx, out_dist, count, proto):
-    """Every item of database block ``d`` within ``radius``, appended (stable within the
-    block) after the ``count[i]`` results already held; counts past ``cap`` are kept so
-    the caller can repeat with more room."""
+    """Every item of database block ``d`` within ``radius``, appended (in position order)
+    after the ``count[i]`` results already held; counts past ``cap`` are kept so the caller
+    can repeat with more room. Distances of a step of the block (SIMD), then the few that
+    pass (tested 64 at a time)."""
     nq = q.shape[0]
     nd = d.shape[0]
-    for i in prange(nq):
-        buf = np.empty(nd, proto.dtype)
-        a = q[i, 0]
-        if q.shape[1] == 1:
-            for j in range(nd):
-                buf[j] = _ctpop(a ^ d[j, 0])
-        else:
-            for j in range(nd):
-                buf[j] = _distance(q, i, d, j, q.shape[1])
-        n = count[i]
-        for j in range(nd):
-            if buf[j] <= radius:
-                if n < cap:
-                    out_idx[i, n] = j + offset
-                    out_dist[i, n] = buf[j]
-                n += 1
-        count[i] = n
+    step = 1 << 14
+    for blk in prange((nq + _BLOCK - 1) // _BLOCK):
+        buf = np.empty(min(step, nd), proto.dtype)
+        hits = np.empty(min(step, nd), dtype=np.int64)
+        for i in range(blk * _BLOCK, min(nq, (blk + 1) * _BLOCK)):
+            n = count[i]
+            for s in range(0, nd, step):
+                part = d[s:s + step]
+                view = buf[:part.shape[0]]
+                _fill_distances(q, i, part, view)
+                m = _below(view, radius + 1, hits)
+                for t in range(m):
+                    if n < cap:
+                        out_idx[i, n] = hits[t] + s + offset
+                        out_dist[i, n] = view[hits[t]]
+                    n += 1
+            count[i] = n
