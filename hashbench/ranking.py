@@ -214,6 +214,9 @@ def _below(buf, bound, out):
     """Positions j with buf[j] < bound into out; returns their count. Tests 64 items at a time
     with an OR over compares (SIMD), looking closer only where one passes: most do not."""
     n = buf.shape[0]
+    same = np.empty(1, buf.dtype)  # the bound in the buffer's own type: byte-wide compares
+    same[0] = bound
+    bound = same[0]
     m = 0
     j = 0
     while j + 64 <= n:

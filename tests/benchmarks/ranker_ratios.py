@@ -77,13 +77,17 @@ def as_faiss(codes):
     return np.ascontiguousarray(codes).view(np.uint8)
 
 
-def best(fn, rounds):
-    times = []
+def interleaved(sides, rounds):
+    """Minimum seconds of each side over ``rounds``, the sides taking turns within each round
+    so that a change in the machine's load falls on all of them alike; and each side's output."""
+    times = {name: [] for name in sides}
+    out = {}
     for _ in range(rounds):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
+        for name, fn in sides.items():
+            t = time.perf_counter()
+            out[name] = fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: min(v) for name, v in times.items()}, out
 
 
 def main(argv=None):
@@ -100,48 +104,52 @@ def main(argv=None):
     ranking.popcount_sum(q[:2], d[:10])
     ranking.stable_topk(q[:2], d[:10], 5)
     scale = a.queries / a.sample
-    rows = []
-    t_floor, _ = best(lambda: ranking.popcount_sum(q, d), a.rounds)
-    t_stable, _ = best(lambda: float(rank_stats(q, d, ql, dl, BITS).ap.mean()), a.rounds)
-    t_tie, _ = best(lambda: tie_aware_map(q, d, ql, dl), a.rounds)
     s = slice(0, a.sample)
-    t_np, ref = best(lambda: numpy_radix_map(q[s], d, ql[s], dl), 1)
-    ours_s = float(rank_stats(q[s], d, ql[s], dl, BITS).ap.mean())
-    assert abs(ref - ours_s) < 1e-12, (ref, ours_s)
-    rows.append(("popcount floor (all distances, nothing stored)", t_floor, None))
-    rows.append(("hashbench stable mAP", t_stable, None))
-    rows.append(("hashbench tie-aware (expected) mAP", t_tie, None))
-    rows.append((f"numpy radix stable mAP ({a.sample} queries, scaled)", t_np * scale, None))
-    print(f"{a.queries} queries x {a.database} codes, {BITS} bits; load average {os.getloadavg()[0]:.2f}, "
-          f"{os.cpu_count()} CPUs")
+    sides = {
+        "popcount floor (all distances, nothing stored)": lambda: ranking.popcount_sum(q, d),
+        "hashbench stable mAP": lambda: float(rank_stats(q, d, ql, dl, BITS).ap.mean()),
+        "hashbench tie-aware (expected) mAP": lambda: tie_aware_map(q, d, ql, dl),
+        f"numpy radix stable mAP ({a.sample} queries, x{scale:g})": lambda: numpy_radix_map(q[s], d, ql[s], dl),
+    }
     try:
         import faiss
     except ImportError:
         faiss = None
     if faiss is not None:
-        t_fx, ref_f = best(lambda: faiss_radix_map(q[s], d, ql[s], dl), 1)
-        assert abs(ref_f - ours_s) < 1e-12
-        rows.append((f"FAISS hammings + radix argsort mAP ({a.sample} queries, scaled)", t_fx * scale, None))
+        sides[f"FAISS hammings + radix argsort mAP ({a.sample} queries, x{scale:g})"] = \
+            lambda: faiss_radix_map(q[s], d, ql[s], dl)
         index = faiss.IndexBinaryFlat(BITS)
         index.add(as_faiss(d)[:, :BITS // 8].copy())
         qf = as_faiss(q)[:, :BITS // 8].copy()
         for k in (100, 1000):
-            t_ours, (_, dist) = best(lambda k=k: ranking.stable_topk(q, d, k), a.rounds)
-            t_flat, (fd, _) = best(lambda k=k: index.search(qf, k), a.rounds)
-            assert np.array_equal(np.sort(fd, axis=1), dist), "top-k distances differ from FAISS"
-            rows.append((f"hashbench stable_topk k={k}", t_ours, None))
-            rows.append((f"FAISS IndexBinaryFlat.search k={k}", t_flat, t_flat / t_ours))
-    for name, t, _ in rows:
-        print(f"  {name:68s} {t:8.3f} s")
+            sides[f"hashbench stable_topk k={k}"] = lambda k=k: ranking.stable_topk(q, d, k)
+            sides[f"FAISS IndexBinaryFlat.search k={k}"] = lambda k=k: index.search(qf, k)
+    load = os.getloadavg()[0]
+    t, out = interleaved(sides, a.rounds)
+    names = list(sides)
+    ours_s = float(rank_stats(q[s], d, ql[s], dl, BITS).ap.mean())
+    assert abs(out[names[3]] - ours_s) < 1e-12, (out[names[3]], ours_s)
+    for name in names:
+        if f"queries, x{scale:g})" in name:  # the sampled pipelines, scaled to every query
+            t[name] *= scale
+    print(f"{a.queries} queries x {a.database} codes, {BITS} bits, clustered; {os.cpu_count()} CPUs; "
+          f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after; min of {a.rounds} interleaved rounds")
+    for name in names:
+        print(f"  {name:68s} {t[name]:8.3f} s")
+    floor, stable, tie, np_map = (t[n] for n in names[:4])
     print("ratios:")
-    print(f"  numpy radix / stable mAP          {t_np * scale / t_stable:6.2f}x  (goal >= 8)")
+    print(f"  numpy radix / stable mAP          {np_map / stable:6.2f}x  (goal >= 8)")
+    print(f"  tie-aware mAP / popcount floor    {tie / floor:6.2f}x  (goal <= 2)")
+    print(f"  stable mAP / popcount floor       {stable / floor:6.2f}x")
     if faiss is not None:
-        print(f"  FAISS pipeline / stable mAP       {t_fx * scale / t_stable:6.2f}x")
-    print(f"  tie-aware mAP / popcount floor    {t_tie / t_floor:6.2f}x  (goal <= 2)")
-    print(f"  stable mAP / popcount floor       {t_stable / t_floor:6.2f}x")
-    for name, t, ratio in rows:
-        if ratio is not None:
-            print(f"  {name.split(' k=')[0]} k={name.split('k=')[1]} / ours {ratio:6.2f}x  (goal >= 2)")
+        assert abs(out[names[4]] - ours_s) < 1e-12
+        print(f"  FAISS pipeline / stable mAP       {t[names[4]] / stable:6.2f}x")
+        for k in (100, 1000):
+            _, dist = out[f"hashbench stable_topk k={k}"]
+            fd, _ = out[f"FAISS IndexBinaryFlat.search k={k}"]
+            assert np.array_equal(fd, dist), "top-k distances differ from FAISS"
+            ratio = t[f"FAISS IndexBinaryFlat.search k={k}"] / t[f"hashbench stable_topk k={k}"]
+            print(f"  IndexBinaryFlat / stable_topk k={k:<5d} {ratio:6.2f}x  (goal >= 2)")
 
 
 if __name__ == "__main__":
