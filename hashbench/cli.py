@@ -42,6 +42,13 @@ def _cmd_evaluate(args) -> int:
     from .labels import check_labels
     from .metrics import evaluate
 
+    arrays = [args.query_codes, args.db_codes, args.query_labels, args.db_labels]
+    if args.stored is not None:
+        if any(a is not None for a in arrays):
+            raise InputError("--stored: give a stored cell or the four arrays, not both")
+        return _evaluate_stored(args)
+    if any(a is None for a in arrays):
+        raise InputError("give --query-codes, --db-codes, --query-labels and --db-labels (or --stored CELL)")
     q, kq = _codes_from_array(_load_npy(args.query_codes, "--query-codes"), args.bits, "--query-codes")
     d, kd = _codes_from_array(_load_npy(args.db_codes, "--db-codes"), args.bits, "--db-codes")
     if kq != kd:
@@ -52,13 +59,64 @@ def _cmd_evaluate(args) -> int:
         raise InputError(f"--radius must be >= 0, got {args.radius}")
     if args.topk is not None and args.topk <= 0:
         raise InputError(f"--topk must be positive, got {args.topk}")
-    res = evaluate(q, d, ql, dl, n_bits=kq, radius=args.radius, topk=args.topk)
+    res = evaluate(q, d, ql, dl, n_bits=kq, radius=args.radius, topk=args.topk, pr_rule=args.pr_rule)
     if args.json:
         print(json.dumps(res, indent=None))
     else:
         from .metrics import format_report
 
         print(format_report(res))
+    return 0
+
+
+def _evaluate_stored(args) -> int:
+    from .metrics import evaluate, format_report
+    from .rescore import stored_cell
+    from .storedcodes import resolve
+
+    if args.bits is not None:
+        raise InputError("--bits: a stored cell knows its code length")
+    ds, split, codes = stored_cell(resolve(args.stored), args.data_dir)
+    if args.radius < 0:
+        raise InputError(f"--radius must be >= 0, got {args.radius}")
+    if args.topk is not None and args.topk <= 0:
+        raise InputError(f"--topk must be positive, got {args.topk}")
+    res = evaluate(codes.query_codes, codes.db_codes, ds.labels[split.query], ds.labels[split.database],
+                   n_bits=codes.n_bits, radius=args.radius, topk=args.topk, self_index=split.self_index(),
+                   pr_rule=args.pr_rule)
+    print(json.dumps(res, indent=None) if args.json else format_report(res))
+    return 0
+
+
+def _cmd_results(args) -> int:
+    from .migration import migrate
+
+    for path in args.files:
+        print(migrate(path))
+    return 0
+
+
+def _cmd_rescore(args) -> int:
+    from .rescore import rescore
+
+    print(rescore(args.results, data_dir=args.data_dir, skip_missing=args.skip_missing))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .export import export_faiss
+
+    print(export_faiss(args.cell, args.faiss))
+    return 0
+
+
+def _cmd_split(args) -> int:
+    from . import splits
+
+    if args.split_command == "export":
+        print(splits.export(args.protocol, args.seed, args.out, args.dataset, args.data_dir))
+    else:
+        print(splits.import_(args.folder, args.dataset, args.data_dir))
     return 0
 
 
@@ -79,12 +137,17 @@ def _cmd_datasets(args) -> int:
     print("data folders searched: " + ", ".join(str(r) for r in data_roots(args.data_dir)))
     print(tabulate(describe_datasets(args.data_dir), headers="keys", tablefmt="simple"))
     print()
+    def count(v):
+        return "rest" if v is None else f"{v:,}"
+
     rows = [
-        {"protocol": p.name, "dataset": p.dataset, "train": f"{p.sizes[0]:,}", "query": f"{p.sizes[1]:,}",
-         "database": f"{p.sizes[2]:,}", "seeded": "yes" if p.seeded else "no", "description": p.description}
+        {"protocol": p.name, "dataset": p.dataset or "any", "train": count(p.sizes[0]), "query": count(p.sizes[1]),
+         "database": count(p.sizes[2]), "mAP cut": "all" if p.topk is None else f"@{p.topk}",
+         "seeded": "yes" if p.seeded else "no", "description": p.description}
         for p in PROTOCOLS.values()
     ]
-    print(tabulate(rows, headers="keys", tablefmt="simple", maxcolwidths=[None] * 6 + [70]))
+    print(tabulate(rows, headers="keys", tablefmt="simple", maxcolwidths=[None] * 7 + [70]))
+    print("NAME@K: protocol NAME also scored with mAP@K; lists:FOLDER: a split exported by `hashbench split export`")
     return 0
 
 
@@ -127,12 +190,12 @@ def _cmd_run(args) -> int:
         params=_params(args.param),
     )
     rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
-                    store=args.store, log=log)
+                    store=args.store, log=log, retrain=args.retrain)
     if args.lookup_cost:
         from .results import DISPLAY_COLUMNS
         from .search import LOOKUP_COLUMNS, lookup_columns
 
-        print(format_table(lookup_columns(rows), columns=DISPLAY_COLUMNS + LOOKUP_COLUMNS))
+        print(format_table(lookup_columns(rows, args.out), columns=DISPLAY_COLUMNS + LOOKUP_COLUMNS))
         return 0
     print(format_table(rows))
     return 0
@@ -146,7 +209,8 @@ def _cmd_reproduce(args) -> int:
     protocols = _comma_list(args.protocol, "--protocol") if args.protocol else None
     rows, table, figures = reproduce(
         args.name, dataset=args.dataset, budget=budget, protocols=protocols, seed=args.seed,
-        out_dir=args.out_dir, jobs=args.jobs, force=args.force, data_dir=args.data_dir, store=args.store,
+        out_dir=args.out_dir, jobs=args.jobs, force=args.force, retrain=args.retrain, data_dir=args.data_dir,
+        store=args.store,
         log=lambda line: print(line, file=sys.stderr))
     columns = DISPLAY_COLUMNS[:DISPLAY_COLUMNS.index("n_labelled") + 1] + ("variant",) + DISPLAY_COLUMNS[
         DISPLAY_COLUMNS.index("n_labelled") + 1:]
@@ -193,9 +257,32 @@ def _cmd_show(args) -> int:
         log=lambda line: print(line, file=sys.stderr)), budget)
     queries = _comma_list(args.queries, "--queries", int) if args.queries else None
     paths = show(cells, args.out, queries=queries, n_failed=args.failed, n_successful=args.successful, k=args.top,
-                 seed=args.seed, data_dir=args.data_dir, store=args.store)
+                 seed=args.seed, data_dir=args.data_dir, store=args.store, codes=args.codes or None)
     for path in paths:
         print(f"figure: {path}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from . import report
+
+    if args.markdown:
+        if args.out:
+            raise InputError("give --out SITE or --markdown, not both")
+        if args.readme:
+            changed = report.update_readme(args.readme, args.results)
+            print(f"{args.readme}: {'tables regenerated' if changed else 'tables already up to date'}")
+        else:
+            print(report.markdown_text(report.markdown_tables(args.results)), end="")
+        return 0
+    if not args.out:
+        raise InputError("give --out SITE (the folder to write the site to) or --markdown")
+    if args.readme:
+        raise InputError("--readme goes with --markdown")
+    res = report.build_site(args.results, args.out)
+    for line in res.missing_lines():
+        print(f"missing: {line}", file=sys.stderr)
+    print(f"site: {os.path.join(args.out, 'index.html')}")
     return 0
 
 
@@ -243,8 +330,8 @@ def _cmd_train_cnn(args) -> int:
     for o in opts:
         if getattr(args, o) is not None:
             words += ["--" + o.replace("_", "-"), str(getattr(args, o))]
-    common = dict(seed=args.seed, schedule=schedule, protocol=args.protocol, device=args.device,
-                  data_dir=args.data_dir, command="hashbench " + shlex.join(words), progress=not args.quiet)
+    common = {"seed": args.seed, "schedule": schedule, "protocol": args.protocol, "device": args.device,
+              "data_dir": args.data_dir, "command": "hashbench " + shlex.join(words), "progress": not args.quiet}
     if args.kind == "dsh":
         rec = training.train_dsh(args.out, bits=args.bits, alpha=args.alpha, relax=args.relax, margin=args.margin,
                                  init_from=args.init_from, **common)
@@ -263,13 +350,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("evaluate", help="score codes of any method under the hashbench metrics")
-    e.add_argument("--query-codes", required=True, help=".npy (n, k) {0,1} or +-1, or packed uint8 with --bits")
-    e.add_argument("--db-codes", required=True, help=".npy database codes, same format as the queries")
-    e.add_argument("--query-labels", required=True, help=".npy (n,) class ids or (n, c) multi-hot")
-    e.add_argument("--db-labels", required=True, help=".npy database labels")
+    e.add_argument("--query-codes", help=".npy (n, k) {0,1} or +-1, or packed uint8 with --bits")
+    e.add_argument("--db-codes", help=".npy database codes, same format as the queries")
+    e.add_argument("--query-labels", help=".npy (n,) class ids or (n, c) multi-hot")
+    e.add_argument("--db-labels", help=".npy database labels")
+    e.add_argument("--stored", metavar="CELL", help="instead of the four arrays: a stored cell, its codes file "
+                   "(results/codes/<id>.npz) or RESULTS.csv:N (the N-th row); labels and split from the dataset")
+    e.add_argument("--data-dir", help="with --stored: searched before $HASHBENCH_DATA and the user cache folder")
     e.add_argument("--bits", type=int, help="code length (needed for packed uint8 codes)")
     e.add_argument("--radius", type=int, default=2, help="Hamming radius for precision (default 2)")
     e.add_argument("--topk", type=int, help="also report mAP@k and precision@k")
+    e.add_argument("--pr-rule", choices=["clean", "released"], default="clean", help="PR at recall levels: clean "
+                   "(default) or released (the DSH authors' compute_precision_recall.m, as it computes)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=_cmd_evaluate)
 
@@ -283,13 +375,27 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="list datasets, where their data was found, and the protocols")
     ds.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     ds.set_defaults(func=_cmd_datasets)
+    sp = sub.add_parser("split", help="write a protocol's split as list files for other codebases, or read them back")
+    spsub = sp.add_subparsers(dest="split_command", required=True)
+    se = spsub.add_parser("export", help="train.txt, test.txt (queries), database.txt: 'NAME 0 1 0 ...' per image")
+    se.add_argument("protocol", help="a protocol (see `hashbench datasets`), NAME@K included")
+    se.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    se.add_argument("--out", required=True, help="folder to write the lists to")
+    se.add_argument("--dataset", help="default: the protocol's dataset; list:FOLDER or any dataset for portable ones")
+    se.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    si = spsub.add_parser("import", help="check exported lists against their dataset; run them with --protocol lists:FOLDER")
+    si.add_argument("folder", help="folder holding train.txt, test.txt and database.txt")
+    si.add_argument("--dataset", help="the dataset the lists are a split of (default: the one split.json names)")
+    si.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    sp.set_defaults(func=_cmd_split)
+
     r = sub.add_parser("run", help="fit, encode and score a grid of cells; one CSV row per cell, resumable")
     r.add_argument("--methods", required=True, help="comma list of hashing methods, e.g. lsh,cca-itq,ksh")
     r.add_argument("--bits", default="12,24,36,48", help="comma list of code lengths (default 12,24,36,48)")
     r.add_argument("--features", help="comma list of extractors for feature methods (default: gist for images "
                    "of 32 px or more, else pixels); methods that take images ignore it")
     r.add_argument("--dataset", default="auto", help="default auto: the protocol's dataset, else cifar10 when "
-                   "found, else the bundled digits")
+                   "found, else the bundled digits; list:FOLDER for images given by list files")
     r.add_argument("--protocol", help="split protocol (default: the dataset's default; see `hashbench datasets`)")
     r.add_argument("--seed", type=int, help="one seed for split, hasher and labelled subset (default 0)")
     r.add_argument("--seeds", help="comma list of seeds, one cell each")
@@ -300,7 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "or all (default: each method's own default)")
     r.add_argument("--out", default="results/run.csv", help="result CSV; cells already in it are skipped "
                    "(default results/run.csv)")
-    r.add_argument("--force", action="store_true", help="rerun cells already in --out and replace their rows")
+    r.add_argument("--force", action="store_true", help="rerun cells already in --out and replace their rows "
+                   "(trained models are loaded)")
+    r.add_argument("--retrain", action="store_true", help="as --force, and train the cells' models again")
     r.add_argument("--jobs", type=int, default=1, help="cells run in parallel (joblib processes; default 1)")
     r.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     r.add_argument("--store", help="feature store folder (default features/)")
@@ -323,7 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--jobs", type=int, default=3, help="cells run in parallel, in joblib processes that split the "
                     "cores between them (default 3: table4's three CNNs train side by side, 45 min instead of about "
                     "65 on 2 cores; 1 runs one cell at a time on all cores)")
-    rp.add_argument("--force", action="store_true", help="rerun cells already in the result file")
+    rp.add_argument("--force", action="store_true", help="rerun cells already in the result file (trained "
+                    "models are loaded)")
+    rp.add_argument("--retrain", action="store_true", help="as --force, and train the cells' models again")
     rp.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     rp.add_argument("--store", help="feature store folder (default features/)")
     rp.set_defaults(func=_cmd_reproduce)
@@ -345,10 +455,22 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--failed", type=int, default=3, help="cases of lowest precision@10 of the last method (default 3)")
     sh.add_argument("--successful", type=int, default=3, help="cases of highest precision@10 (default 3)")
     sh.add_argument("--top", type=int, default=10, help="retrieved images per row (default 10)")
+    sh.add_argument("--codes", default="results/codes", help="folder of stored codes: a cell stored there is "
+                    "shown from its codes, without fitting (default results/codes; '' to fit every cell)")
     sh.add_argument("--out", default="results/show", help="file stem: STEM-failed-1.png/.pdf, ... (default results/show)")
     sh.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     sh.add_argument("--store", help="feature store folder (default features/)")
     sh.set_defaults(func=_cmd_show)
+
+    rpt = sub.add_parser("report", help="the result files as a static HTML site (opens offline), or the README's "
+                         "result tables as Markdown")
+    rpt.add_argument("--results", default="results", help="folder of result CSVs and figures (default results)")
+    rpt.add_argument("--out", help="folder to write the site to (replaced whole; a folder report did not write "
+                     "is refused)")
+    rpt.add_argument("--markdown", action="store_true", help="print the README's result tables instead")
+    rpt.add_argument("--readme", help="with --markdown: rewrite the tables between the report markers of this "
+                     "README in place")
+    rpt.set_defaults(func=_cmd_report)
 
     f = sub.add_parser("features", help="compute feature matrices into the feature store")
     fsub = f.add_subparsers(dest="features_command", required=True)
@@ -386,6 +508,24 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     bs.add_argument("--store", help="feature store folder (default features/)")
     bs.set_defaults(func=_cmd_bench_search)
+    rs = sub.add_parser("results", help="maintain result files")
+    rsub = rs.add_subparsers(dest="results_command", required=True)
+    rm = rsub.add_parser("migrate", help="rewrite result files of an older schema in the current one (once)")
+    rm.add_argument("files", nargs="+", metavar="FILE", help="result CSVs")
+    rm.set_defaults(func=_cmd_results)
+
+    sc = sub.add_parser("rescore", help="recompute every metric of a result file from its stored codes, fitting "
+                        "nothing")
+    sc.add_argument("results", metavar="RESULTS.csv", help="a result file; its codes are in codes/ beside it")
+    sc.add_argument("--skip-missing", action="store_true", help="leave rows without stored codes as they are")
+    sc.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder (labels, split)")
+    sc.set_defaults(func=_cmd_rescore)
+
+    ex = sub.add_parser("export", help="write a stored cell's database codes for another library")
+    ex.add_argument("cell", metavar="CELL", help="its codes file (results/codes/<id>.npz) or RESULTS.csv:N")
+    ex.add_argument("--faiss", required=True, metavar="FILE", help="a faiss.IndexBinaryFlat file (needs "
+                    "hashbench[faiss])")
+    ex.set_defaults(func=_cmd_export)
 
     t = sub.add_parser("train-cnn", help="train a DSH model or the CNN-cls classifier; save it (.pt) with a JSON record")
     t.add_argument("kind", choices=["dsh", "cls"], help="dsh: k-bit DSH (CNN-ours features); cls: 10-way softmax (CNN-cls)")

@@ -5,6 +5,12 @@ A set of ``n`` codes of ``k`` bits is a C-contiguous ``uint64`` array of shape
 ``j % 64`` counted from the least significant bit (little-endian bit order). Padding bits
 past ``k`` are always 0, so Hamming distances need no mask. A set bit means the code bit is
 1 (equivalently +1 in the +-1 convention of the hashing papers).
+
+FAISS interop: viewed as bytes (:func:`to_bytes`), these codes are FAISS's binary code
+layout (``IndexBinary*``): bit ``j`` in byte ``j // 8`` at position ``j % 8`` from the least
+significant bit, since the uint64 words are little-endian. One difference in making codes
+from real values: :func:`sign` sets a bit for ``x >= 0`` (ITQ's reference code), FAISS's
+``real_to_binary`` for ``x > 0``; an output of exactly 0 gets bit 1 here, 0 there.
 """
 
 import numpy as np
@@ -84,3 +90,11 @@ def pack_bytes(packed_bytes, n_bits: int, name: str = "codes") -> np.ndarray:
     if bits[:, n_bits:].any():
         raise InputError(f"{name}: padding bits past bit {n_bits} are set; is --bits right?")
     return pack(bits[:, :n_bits], name)
+
+
+def to_bytes(packed, n_bits: int) -> np.ndarray:
+    """uint8 ``(n, ceil(n_bits / 8))``: the packed codes' bytes, FAISS's binary layout."""
+    words = np.ascontiguousarray(packed, dtype=np.uint64)
+    if words.ndim != 2 or words.shape[1] != n_words(n_bits):
+        raise InputError(f"packed codes of shape {words.shape} do not hold {n_bits} bits")
+    return np.ascontiguousarray(words.astype("<u8", copy=False).view(np.uint8)[:, : (int(n_bits) + 7) // 8])

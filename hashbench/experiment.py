@@ -8,6 +8,10 @@ leaving each query's own item out of its result list when the protocol says so.
 
 The seed is the split's seed and the hasher's seed (which also draws a supervised method's
 ``n_labelled`` subset), so one seed fixes the whole cell: same seed, same numbers.
+
+A row's key names model files by content (:mod:`hashbench.provenance`); settings without
+effect on results live in ``Cell.settings``, outside the key. The runner also stores each
+cell's codes (:mod:`hashbench.storedcodes`), so metrics are recomputed without fitting.
 """
 
 import functools
@@ -17,26 +21,43 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import storedcodes
 from .datasets import load_dataset, resolve_dataset
 from .errors import InputError
-from .features import FeatureStore, get_extractor, parse_param
+from .features import FeatureStore, format_param, get_extractor, parse_param
 from .hashers import HASHERS, get_hasher
 from .hashers.base import check_n_bits
 from .metrics import evaluate
 from .protocols import default_protocol, get_protocol
-from .results import KEY_COLUMNS, check_output, done_cells, read_results, row_key, write_row
+from .provenance import (
+    canonical_device,
+    code_identity,
+    content_params,
+    dumps,
+    file_sha256,
+    split_settings,
+)
+from .results import (
+    KEY_COLUMNS,
+    SCHEMA,
+    check_output,
+    done_cells,
+    read_results,
+    row_key,
+    write_row,
+)
 from .search import radius_lookup_cost
 
 IMAGES = "images"  # the features value of methods that learn from the images themselves
 RADIUS = 2
 MODELS_DIR = Path("runs/models")  # trained models of cells, reused across protocols and runs
+CODES = "codes"  # the entry of run_cell's row that carries the cell's codes to the writer
 
 
 def extractor(spec: str):
@@ -49,10 +70,11 @@ def extractor(spec: str):
 
 def model_path(cell: "Cell", split, models=None) -> Path:
     """Where the trained model of a cell lives: named by the method, bits, seed and a hash of
-    the training images' indices and every setting, so protocols that share a training set
-    (``cifar10-dsh`` and ``cifar10-standard``) share one training, and nothing else does."""
+    the training images' indices and every setting that can change a result (model files it
+    starts from by content), so protocols that share a training set (``cifar10-dsh`` and
+    ``cifar10-standard``) share one training, and nothing else does."""
     h = hashlib.sha256(np.ascontiguousarray(split.train, dtype=np.int64).tobytes())
-    h.update(f"{cell.n_labelled}|{cell.params}".encode())
+    h.update(f"{cell.n_labelled}|{cell.key_fields()['params']}".encode())
     return Path(models or MODELS_DIR) / cell.dataset / f"{cell.method}-{cell.bits}b-s{cell.seed}-{h.hexdigest()[:12]}.ckpt"
 
 
@@ -61,7 +83,9 @@ class Cell:
     """One point of a grid, in the canonical form its result row is keyed by (build it with
     :func:`make_cell`). ``features`` is ``"images"`` for methods that take images;
     ``n_labelled`` is ``"all"``, a count, or ``""`` for methods without that parameter;
-    ``params`` is the sorted JSON of any other hasher parameters."""
+    ``params`` is the sorted JSON of any other hasher parameters that can change a result
+    (model files as paths: :meth:`key_fields` holds them by content); ``settings`` the JSON
+    of those that cannot (``provenance.NO_EFFECT``, ``LOCATIONS``), outside the key."""
 
     dataset: str
     protocol: str
@@ -71,13 +95,32 @@ class Cell:
     seed: int
     n_labelled: str
     params: str
+    settings: str = field(default="{}", compare=False)
+
+    def _content(self) -> tuple[str, str, dict]:
+        """(features, params) with model files by content, and {"features"/"params": paths}."""
+        name, _, rest = self.features.partition(":")
+        fcontent, ffiles = content_params(dict(parse_param(t, "features") for t in rest.split(",")) if rest else {})
+        pcontent, pfiles = content_params(json.loads(self.params))
+        features = f"{name}:{','.join(format_param(k, v) for k, v in fcontent.items())}" if ffiles else self.features
+        files = {k: v for k, v in (("features", ffiles), ("params", pfiles)) if v}
+        return features, dumps(pcontent) if pfiles else self.params, files
+
+    def key_fields(self) -> dict:
+        """The row key columns, model files by content (``sha256:<hex>``)."""
+        features, params, _ = self._content()
+        return {**{c: getattr(self, c) for c in KEY_COLUMNS}, "features": features, "params": params}
+
+    def model_files(self) -> dict:
+        """The paths of the model files the cell reads: ``{"features": {...}, "params": {...}}``."""
+        return self._content()[2]
 
     def key(self) -> tuple[str, ...]:
-        return row_key({c: getattr(self, c) for c in KEY_COLUMNS})
+        return row_key(self.key_fields())
 
     def hasher(self):
         """A fresh, unfitted hasher for this cell."""
-        params = json.loads(self.params)
+        params = {**json.loads(self.params), **json.loads(self.settings)}
         if self.n_labelled:
             params["n_labelled"] = None if self.n_labelled == "all" else int(self.n_labelled)
         try:
@@ -91,7 +134,9 @@ def make_cell(dataset: str, protocol: str, features: str, method: str, bits: int
     """A validated cell in canonical form. ``n_labelled`` (a count, ``"all"``, or None for the
     method's own default) is recorded as the value the method will use, and dropped for
     methods without that parameter; ``features`` is dropped for methods that take images;
-    ``params`` equal to the method's defaults are dropped, so one setting has one key."""
+    ``params`` equal to the method's defaults are dropped, so one setting has one key;
+    settings without effect on results go to ``Cell.settings``, and ``device`` is kept only
+    when it is not the CPU (:func:`provenance.canonical_device`)."""
     if method not in HASHERS:
         get_hasher(method)  # raises the InputError that lists the known methods
     cls = HASHERS[method]
@@ -111,6 +156,12 @@ def make_cell(dataset: str, protocol: str, features: str, method: str, bits: int
             raise InputError(f"n_labelled must be a positive integer or 'all', got {n_labelled!r}")
     else:
         labelled = ""
+    params, settings = split_settings(params)
+    if "device" in defaults:
+        if "device" in params:
+            settings["device"] = params["device"]
+        params["device"] = canonical_device(params.get("device", defaults["device"]))
+        defaults = {**defaults, "device": None}
     params = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
     cell = Cell(
         dataset=dataset,
@@ -120,7 +171,8 @@ def make_cell(dataset: str, protocol: str, features: str, method: str, bits: int
         bits=int(bits),
         seed=int(seed),
         n_labelled=labelled,
-        params=json.dumps(params, sort_keys=True, separators=(",", ":")),
+        params=dumps(params),
+        settings=dumps(settings),
     )
     cell.hasher()  # refuse unknown parameters now, not after other cells ran
     return cell
@@ -138,10 +190,12 @@ def plan_cells(methods, bits, seeds, features=None, dataset: str = "auto", proto
     DSH). ``log`` receives a line for each default it resolved."""
     notices = []
     if protocol is not None:
-        proto_ds = get_protocol(protocol).dataset
-        if dataset not in ("auto", proto_ds):
-            raise InputError(f"--protocol {protocol} is for dataset {proto_ds}, not {dataset}")
-        dataset = proto_ds
+        proto = get_protocol(protocol)
+        if dataset == "auto" and proto.dataset is None:
+            raise InputError(f"--protocol {protocol} applies to any dataset: name one with --dataset")
+        dataset = proto.dataset if dataset == "auto" else resolve_dataset(dataset, data_dir)[0]
+        if not proto.applies_to(dataset):
+            raise InputError(f"--protocol {protocol} is for dataset {proto.dataset}, not {dataset}")
     else:
         dataset, notice = resolve_dataset(dataset, data_dir)
         protocol = default_protocol(dataset)
@@ -183,7 +237,9 @@ def _dataset(name: str, data_dir: str | None):
 
 
 @functools.lru_cache(maxsize=2)
-def _features(dataset: str, data_dir: str | None, features: str, store: str | None) -> np.ndarray:
+def _features(dataset: str, data_dir: str | None, features: str, store: str | None, content: str) -> np.ndarray:
+    """``content``: the features' key form (model files by content), so a model file
+    retrained at the same path is not answered from this cache."""
     return FeatureStore(store).get(_dataset(dataset, data_dir), extractor(features))
 
 
@@ -200,7 +256,8 @@ def prepare(cell: Cell, data_dir=None, store=None, models=None):
         path = model_path(cell, split, models)
         path.parent.mkdir(parents=True, exist_ok=True)
         hasher.set_params(checkpoint=str(path))
-    X = ds.images if hasher.input_kind == IMAGES else _features(cell.dataset, data_dir, cell.features, store)
+    X = ds.images if hasher.input_kind == IMAGES else _features(cell.dataset, data_dir, cell.features, store,
+                                                                    cell.key_fields()["features"])
     return ds, split, hasher, X
 
 
@@ -214,30 +271,13 @@ def fit_cell(ds, split, hasher, X):
     return hasher.fit(X[split.train], ds.labels[split.train] if hasher.supervised else None, **extra)
 
 
-def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
-    """Run one cell and return its result row (a dict over ``results.COLUMNS``).
-
-    ``map`` is always over the whole ranking; ``map_at_k`` is filled for protocols scored at a
-    cut-off (``Protocol.topk``). Timings: ``train_s`` is ``fit``, ``encode_s`` encoding the query and database parts,
-    ``rank_s`` the whole ``metrics.evaluate`` call (ranking plus every metric). Loading data
-    and features (cached per process) is not timed. A hasher with a ``checkpoint`` parameter
-    (DSH) trains into :func:`model_path` under ``models`` and loads it when it is finished
-    there, so ``train_s`` of a reused model is its loading time."""
-    ds, split, hasher, X = prepare(cell, data_dir, store, models)
-    protocol = get_protocol(cell.protocol)
-    t0 = time.perf_counter()
-    fit_cell(ds, split, hasher, X)
-    t1 = time.perf_counter()
-    query_codes = hasher.encode(X[split.query])
-    db_codes = hasher.encode(X[split.database])
-    t2 = time.perf_counter()
-    res = evaluate(query_codes, db_codes, ds.labels[split.query], ds.labels[split.database], cell.bits,
+def score(split, labels, query_codes, db_codes, n_bits: int) -> dict:
+    """The metric columns of a row (and its ``curves``) from a split's codes: the one scoring
+    of ``run_cell``, ``hashbench rescore`` and stored cells. ``labels``: the whole dataset's."""
+    protocol = get_protocol(split.protocol)
+    res = evaluate(query_codes, db_codes, labels[split.query], labels[split.database], n_bits,
                    radius=RADIUS, topk=protocol.topk, self_index=split.self_index())
-    t3 = time.perf_counter()
-    lookup = radius_lookup_cost(query_codes, db_codes, cell.bits, RADIUS)  # what radius-2 retrieval costs
-
     return {
-        **{c: getattr(cell, c) for c in KEY_COLUMNS},
         "map": res["map"],
         "map_expected": res["map_expected"],
         "map_optimistic": res["map_optimistic"],
@@ -249,20 +289,63 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
         "n_database": res["n_database"],
         "n_no_relevant": res["n_no_relevant"],
         "n_train": len(split.train),
-        "train_s": t1 - t0,
+        "curves": {"pr_curve": res["pr_curve"], "pr_recall_levels": res["pr_recall_levels"],
+                   # what radius-2 retrieval costs at this size (multi-index hashing; deterministic)
+                   "lookup_r2": radius_lookup_cost(query_codes, db_codes, n_bits, RADIUS)},
+    }
+
+
+def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
+    """Run one cell and return its result row: a dict over ``results.COLUMNS``, plus the
+    entry ``CODES`` (a :class:`storedcodes.CellCodes`) that the grid's writer stores.
+
+    ``map`` is always over the whole ranking; ``map_at_k`` is filled for protocols scored at a
+    cut-off (``Protocol.topk``). Timings: ``train_s`` is ``fit``, ``encode_s`` encoding the query and database parts,
+    ``rank_s`` the whole ``metrics.evaluate`` call (ranking plus every metric). Loading data
+    and features (cached per process) is not timed. A hasher with a ``checkpoint`` parameter
+    (DSH) trains into :func:`model_path` under ``models`` and loads it when it is finished
+    there: ``fit`` then says ``loaded`` and ``train_s`` is empty (it is only ever a training
+    time); ``model_sha256`` is that file's content."""
+    key = cell.key_fields()
+    files = cell.model_files()
+    ds, split, hasher, X = prepare(cell, data_dir, store, models)
+    t0 = time.perf_counter()
+    fit_cell(ds, split, hasher, X)
+    t1 = time.perf_counter()
+    query_codes = hasher.encode(X[split.query])
+    db_codes = hasher.encode(X[split.database])
+    t2 = time.perf_counter()
+    scores = score(split, ds.labels, query_codes, db_codes, cell.bits)
+    t3 = time.perf_counter()
+    fit = getattr(hasher, "fit_mode_", "trained")
+    own = hasher.get_params().get("checkpoint")
+    if own is not None:
+        files["checkpoint"] = str(own)
+
+    return {
+        **key,
+        **scores,
+        "train_s": None if fit == "loaded" else t1 - t0,
         "encode_s": t2 - t1,
         "rank_s": t3 - t2,
-        "version": __version__,
+        "fit": fit,
+        **code_identity(),
         "machine": machine(),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "curves": {"pr_curve": res["pr_curve"], "pr_recall_levels": res["pr_recall_levels"], "lookup_r2": lookup},
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_sha256": file_sha256(own) if own is not None and Path(own).is_file() else "",
+        "model_files": files,
+        "schema": SCHEMA,
+        CODES: storedcodes.cell_codes(row_key(key), cell.bits, query_codes, db_codes, split, ds.labels),
     }
 
 
 def _model_file(cell: Cell, data_dir=None, models=None) -> Path | None:
     """The model file a cell trains (or loads), or None for a method that keeps none."""
-    if "checkpoint" not in cell.hasher().get_params():
+    params = cell.hasher().get_params()
+    if "checkpoint" not in params:
         return None
+    if params["checkpoint"] is not None:
+        return Path(params["checkpoint"])
     ds = _dataset(cell.dataset, data_dir)
     return model_path(cell, get_protocol(cell.protocol).split(ds, cell.seed), models)
 
@@ -283,12 +366,31 @@ def _dropped(task) -> None:
     task()
 
 
+def stale_cells(cells, out, data_dir=None, models=None) -> set[tuple[str, ...]]:
+    """Keys of cells done in ``out`` whose own model file is there but is not the one their
+    row recorded (retrained or replaced since): they run again. A model file that is gone
+    leaves its rows alone."""
+    recorded = {row_key(r): r["model_sha256"] for _, r in read_results(out).iterrows() if r["model_sha256"]}
+    stale = set()
+    for c in cells:
+        if c.key() in recorded:
+            path = _model_file(c, data_dir, models)
+            if path is not None and path.is_file() and file_sha256(path) != recorded[c.key()]:
+                stale.add(c.key())
+    return stale
+
+
 def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, store=None, log=None, models=None,
-             alongside=()):
+             alongside=(), retrain: bool = False):
     """Run the cells not yet in the result file ``out`` (all of them with ``force``), writing
     each row atomically as soon as its cell finishes, ``jobs`` cells at a time (joblib
     processes that split the cores). Returns the rows of all the cells, in the given order, as
     read back from ``out``. ``log`` (optional) receives one line per finished or skipped cell.
+
+    ``force`` reruns the evaluation (a trained model is loaded); ``retrain`` also removes the
+    cells' own model files first, so they train again. A done cell whose model file changed
+    since its row (:func:`stale_cells`) runs again. Each cell's codes are stored in
+    ``storedcodes.codes_dir(out)``, before its row.
 
     In parallel, cells that share a model file (DSH under two protocols with one training
     set) never train it twice at once: the first trains it, the others wait for a second
@@ -300,10 +402,17 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     store = None if store is None else str(store)
     check_output(out)
     cells = list(dict.fromkeys(cells))
-    done = set() if force else done_cells(out)
+    stale = set() if force or retrain else stale_cells(cells, out, data_dir, models)
+    done = set() if force or retrain else done_cells(out) - stale
     todo = [c for c in cells if c.key() not in done]
     if log is not None and len(todo) < len(cells):
         log(f"{len(cells) - len(todo)} of {len(cells)} cells already in {out}: skipped (--force reruns them)")
+    if retrain:
+        for path in dict.fromkeys(_model_file(c, data_dir, models) for c in todo):
+            if path is not None and path.is_file():
+                path.unlink()
+                if log is not None:
+                    log(f"retrain: removed {path}")
     for dataset, features in dict.fromkeys((c.dataset, c.features) for c in todo if c.features != IMAGES):
         # fill the feature store once, here, rather than in several workers at once
         FeatureStore(store).get(_dataset(dataset, data_dir), extractor(features), report=log)
@@ -324,11 +433,16 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
                 yield from pool(delayed(run_cell)(c, data_dir, store, models) for c in second)
 
         rows = waves()
+    folder = storedcodes.codes_dir(out)
     for row in rows:
-        write_row(out, row, replace=force)
+        codes = row.pop(CODES, None)
+        if codes is not None:  # before the row: a row in the file always has its codes
+            storedcodes.save(folder, codes)
+        write_row(out, row, replace=force or retrain or row_key(row) in stale)
         if log is not None:
             score = "undefined" if row["map"] is None else f"{row['map']:.4f}"
-            log(f"done {'/'.join(str(row[c]) for c in KEY_COLUMNS[:6])}: mAP {score} (train {row['train_s']:.1f} s)")
+            fit = "model loaded" if row["train_s"] is None else f"{row['fit']} in {row['train_s']:.1f} s"
+            log(f"done {'/'.join(str(row[c]) for c in KEY_COLUMNS[:6])}: mAP {score} ({fit})")
     df = read_results(out)
     keys = [c.key() for c in cells]
     index = {row_key(r): i for i, r in df.iterrows()}

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .experiment import Cell, fit_cell, make_cell, prepare
+from .experiment import Cell, _dataset, fit_cell, make_cell, prepare
 from .labels import relevance_matrix
+from .protocols import get_protocol
 from .ranking import stable_topk
 
 TOP = 10  # retrieved images shown per method, as in the supplementary's Figures 7-18
@@ -82,7 +83,7 @@ def plan_show(cells, budget="quick") -> list[Cell]:
         raise InputError(f"--budget must be quick, paper or a positive iteration count, got {budget!r}")
     out = []
     for c in cells:
-        params = json.loads(c.params)
+        params = {**json.loads(c.params), **json.loads(c.settings)}
         if "schedule" in c.hasher().get_params():
             params["schedule"] = budget
         labelled = c.n_labelled if c.n_labelled in ("", "all") else int(c.n_labelled)
@@ -91,29 +92,50 @@ def plan_show(cells, budget="quick") -> list[Cell]:
     return out
 
 
-def retrievals(cells, k: int = TOP, data_dir=None, store=None, models=None):
-    """Fit each cell's hasher exactly as ``run_cell`` does (a trained DSH model is loaded from
-    the model cache, not retrained) and rank the database for every query. All cells must
-    share dataset, protocol and seed, so they rank the same split. Returns (dataset, split,
-    list of :class:`Retrieval`)."""
+def cell_codes(cell: Cell, data_dir=None, store=None, models=None, codes=None):
+    """(dataset, split, query codes, database codes) of a cell: its stored codes when the
+    folder ``codes`` holds them (checked against the split; nothing is fitted), else fitted
+    exactly as ``run_cell`` does (a trained DSH model is loaded from the model cache)."""
+    from . import storedcodes
+
+    stored = None if codes is None else storedcodes.codes_path(codes, cell.key())
+    if stored is not None and stored.is_file():
+        from .rescore import stored_cell
+
+        ds, split, c = stored_cell(stored, data_dir, cell.key())
+        return ds, split, c.query_codes, c.db_codes
+    ds, split, hasher, X = prepare(cell, data_dir, store, models)
+    fit_cell(ds, split, hasher, X)
+    return ds, split, hasher.encode(X[split.query]), hasher.encode(X[split.database])
+
+
+def retrievals(cells, k: int = TOP, data_dir=None, store=None, models=None, codes=None):
+    """Rank the database for every query with each cell's codes (:func:`cell_codes`: stored
+    in the folder ``codes``, else fitted). All cells must share dataset, protocol and seed,
+    so they rank the same split. Returns (dataset, split, list of :class:`Retrieval`)."""
     cells = list(cells)
     if not cells:
         raise InputError("methods: nothing to show")
     if len({(c.dataset, c.protocol, c.seed) for c in cells}) > 1:
         raise InputError("methods: every row must rank the same split (one dataset, protocol and seed)")
     out = []
+    ds, split = _split(cells[0], data_dir)
+    available = len(split.database) - (1 if split.exclude_self else 0)
+    if not 1 <= k <= available:
+        raise InputError(f"top: must be between 1 and {available} (the database size), got {k}")
     for cell in cells:
-        ds, split, hasher, X = prepare(cell, data_dir, store, models)
-        available = len(split.database) - (1 if split.exclude_self else 0)
-        if not 1 <= k <= available:
-            raise InputError(f"top: must be between 1 and {available} (the database size), got {k}")
-        fit_cell(ds, split, hasher, X)
-        idx, _ = stable_topk(hasher.encode(X[split.query]), hasher.encode(X[split.database]), k, split.self_index())
+        ds, split, q, d = cell_codes(cell, data_dir, store, models, codes)
+        idx, _ = stable_topk(q, d, k, split.self_index())
         top = split.database[idx]
         q_labels = ds.labels[split.query]
         relevant = np.stack([relevance_matrix(q_labels[i : i + 1], ds.labels[top[i]])[0] for i in range(len(top))])
         out.append(Retrieval(name_of(cell), top, relevant))
     return ds, split, out
+
+
+def _split(cell: Cell, data_dir=None):
+    ds = _dataset(cell.dataset, None if data_dir is None else str(data_dir))
+    return ds, get_protocol(cell.protocol).split(ds, cell.seed)
 
 
 def select_cases(precision: np.ndarray, n_failed: int, n_successful: int, seed: int) -> list[tuple[str, int]]:
@@ -145,20 +167,21 @@ def label_text(dataset, index: int) -> str:
 
 
 def show(cells, stem, queries=None, n_failed: int = 3, n_successful: int = 3, k: int = TOP, seed: int = 0,
-         data_dir=None, store=None, models=None) -> list[Path]:
+         data_dir=None, store=None, models=None, codes=None) -> list[Path]:
     """Figures 7-18: for each case, the query image with its label(s) and each cell's top
     ``k`` side by side, true matches framed in red, the count of matches beside each row.
 
     ``queries``: dataset indices of query images of the split (one figure each, named
     ``<stem>-query-<index>``); otherwise the cases of :func:`select_cases` ranked by the last
     cell's precision at k (``<stem>-failed-1``, ... ``<stem>-successful-1``, ...). Returns the
-    PNG and PDF paths written."""
+    PNG and PDF paths written. ``codes``: a folder of stored codes (``results/codes``); a
+    cell stored there is shown from them, without fitting."""
     from .plots import retrieval_grid
 
     cells = list(cells)
     if not cells:
         raise InputError("methods: nothing to show")
-    split = prepare(cells[0], data_dir, store, models)[1]  # the requests are checked before anything is fitted
+    split = _split(cells[0], data_dir)[1]  # the requests are checked before anything is fitted
     if queries is None:
         check_cases(n_failed, n_successful, len(split.query))
     else:
@@ -169,7 +192,7 @@ def show(cells, stem, queries=None, n_failed: int = 3, n_successful: int = 3, k:
         bad = [q for q, p in zip(queries, pos) if p >= len(split.query) or split.query[p] != q]
         if bad:
             raise InputError(f"queries: image {bad[0]} is not a query of {split.protocol} (seed {split.seed})")
-    ds, split, rows = retrievals(cells, k, data_dir, store, models)
+    ds, split, rows = retrievals(cells, k, data_dir, store, models, codes)
     if queries is not None:
         cases = [(f"query-{q}", "", int(p)) for q, p in zip(queries, pos)]
     else:

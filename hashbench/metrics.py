@@ -18,10 +18,17 @@ Conventions (each stated once here and applied everywhere):
   queries is ``empty_radius_fraction``.
 * **PR over Hamming radius** 0..k: pooled over all queries (retrieved relevant pairs /
   retrieved pairs, and / relevant pairs), as ITQ's and KSH's ``recall_precision.m``.
-* **PR at recall levels** 0, 0.05, ..., 1 (``pr_recall_levels``): for each query and level
-  rho, the precision at the stable rank of its ceil(rho R)-th relevant item (the first; for
-  rho = 0), averaged over queries. This is our reading of the DSH authors'
-  ``compute_precision_recall.m``, whose text we could not check.
+* **PR at recall levels** 0, 0.05, ..., 1 (``pr_recall_levels``), two rules:
+  ``pr_rule="clean"`` (the default): for each query and level rho, the precision at the
+  stable rank of its ceil(rho R)-th relevant item (the first, for rho = 0), averaged over the
+  queries that have a relevant item. ``pr_rule="released"``: what the DSH authors'
+  ``compute_precision_recall.m`` computes, checked against its output under GNU Octave
+  (``tests/test_authors_eval.py``): levels built as MATLAB builds ``0:0.05:1``; per level a
+  search from one rank after the previous level's hit (the first rank for the first level)
+  for the first rank whose relevant count reaches ``level * R`` in floating point, scoring
+  that rank's precision; so level 0 is P@1, a product that lands just above an integer
+  needs one more relevant item, two levels needing the same count land on consecutive
+  ranks, and a query without relevant items is a row of zeros in the mean over all queries.
 * **mAP@k** averages, over the stable top k, the precision at each relevant item, divided by
   the number of relevant items found in the top k (0 when none): the convention of the
   mAP@5000 figures for NUS-WIDE. **precision@N** is relevant items in the stable top N / N.
@@ -40,6 +47,22 @@ from .errors import InputError
 from .labels import check_labels, is_multilabel
 
 RECALL_LEVELS = np.round(np.arange(21) * 0.05, 2)
+PR_RULES = ("clean", "released")
+
+
+def matlab_colon(a: float, d: float, b: float) -> np.ndarray:
+    """MATLAB's ``a:d:b``: n = floor((b - a) / d) + 1 elements (a few ulps of tolerance on
+    the quotient, so ``0:0.1:0.3`` has 4),
+    the first half built as a + k d, the second as b - (n - 1 - k) d, so that the range
+    ends exactly on b; for ``0:0.05:1``, 0.6, 0.7 and 0.85 come out exact where a + k d
+    would not."""
+    q = (b - a) / d
+    n = int(np.floor(q + 4 * np.finfo(float).eps * abs(q))) + 1
+    k = np.arange(n)
+    return np.where(k < n / 2, a + k * d, b - (n - 1 - k) * d)
+
+
+RELEASED_LEVELS = matlab_colon(0.0, 0.05, 1.0)
 
 
 @dataclass(frozen=True)
@@ -180,14 +203,52 @@ def pr_over_radius(stats: RankStats, valid) -> list[dict]:
     return out
 
 
+def released_pr_levels(query_codes, db_codes, query_labels, db_labels, n_bits: int, levels=RELEASED_LEVELS,
+                       self_index=None, block: int = 256) -> np.ndarray:
+    """(nq, len(levels)) precision at each level under the released rule (see the module
+    docstring), per query; the caller averages over all queries, as their ``PR_curve.m``."""
+    from .labels import relevance_matrix
+
+    q = _check_codes(query_codes, n_bits, "query codes")
+    d = _check_codes(db_codes, n_bits, "database codes")
+    ql = check_labels(query_labels, q.shape[0], "query labels")
+    dl = check_labels(db_labels, d.shape[0], "database labels")
+    own = np.full(q.shape[0], -1, np.int64) if self_index is None else np.asarray(self_index, np.int64)
+    levels = np.asarray(levels, np.float64)
+    out = np.zeros((q.shape[0], len(levels)))
+    dist = np.empty((min(block, q.shape[0]), d.shape[0]), np.uint16)
+    for s in range(0, q.shape[0], block):
+        e = min(s + block, q.shape[0])
+        dd = ranking.hamming_distances(q[s:e], d, dist[: e - s])
+        rel = relevance_matrix(ql[s:e], dl)
+        for i in range(e - s):
+            order = np.argsort(dd[i], kind="stable")
+            if own[s + i] >= 0:
+                order = order[order != own[s + i]]
+            hits = np.flatnonzero(rel[i][order]) + 1  # 1-based ranks of the relevant items
+            r, n = len(hits), len(order)
+            start = 1
+            for lv, level in enumerate(levels):
+                need = int(np.ceil(level * r))  # the first count >= level * R, in floating point
+                j = max(start, hits[need - 1] if need > 0 else 0)
+                if j > n:
+                    break
+                out[s + i, lv] = np.searchsorted(hits, j, side="right") / j
+                start = j + 1
+    return out
+
+
 def _mean(x, valid):
     x = np.asarray(x)[valid]
     return float(x.mean()) if x.size else None
 
 
 def evaluate(query_codes, db_codes, query_labels, db_labels, n_bits: int, radius: int = 2,
-             topk: int | None = None, self_index=None) -> dict:
-    """Every number hashbench reports for one set of codes (see the module docstring)."""
+             topk: int | None = None, self_index=None, pr_rule: str = "clean") -> dict:
+    """Every number hashbench reports for one set of codes (see the module docstring);
+    ``pr_rule`` picks the rule of ``pr_recall_levels``."""
+    if pr_rule not in PR_RULES:
+        raise InputError(f"pr_rule must be one of {', '.join(PR_RULES)}, got {pr_rule!r}")
     if radius < 0 or radius > n_bits:
         raise InputError(f"radius must be in [0, {n_bits}], got {radius}")
     if topk is not None and topk <= 0:
@@ -215,10 +276,16 @@ def evaluate(query_codes, db_codes, query_labels, db_labels, n_bits: int, radius
         denom = np.minimum(topk, stats.n_candidates)
         res["precision_at_k"] = _mean(stats.hits_cut / denom, valid)
     res["pr_curve"] = pr_over_radius(stats, valid)
-    res["pr_recall_levels"] = [
-        {"recall": float(level), "precision": _mean(stats.level_prec[:, i], valid)}
-        for i, level in enumerate(RECALL_LEVELS)
-    ]
+    if pr_rule == "released":
+        prec = released_pr_levels(query_codes, db_codes, query_labels, db_labels, n_bits, self_index=self_index)
+        res["pr_recall_levels"] = [{"recall": float(level), "precision": float(prec[:, i].mean())}
+                                   for i, level in enumerate(RELEASED_LEVELS)]
+    else:
+        res["pr_recall_levels"] = [
+            {"recall": float(level), "precision": _mean(stats.level_prec[:, i], valid)}
+            for i, level in enumerate(RECALL_LEVELS)
+        ]
+    res["pr_rule"] = pr_rule
     res.update(
         n_queries=int(stats.hist_all.shape[0]),
         n_database=int(np.asarray(db_codes).shape[0]),

@@ -424,6 +424,14 @@ def load_history(path) -> dict:
     return {"train": ck["losses"].numpy(), "test_iterations": test[:, 0].astype(np.int64), "test": test[:, 1]}
 
 
+def checkpoint_iteration(path) -> int:
+    """The iterations a training checkpoint has done (0 when there is no such file)."""
+    if path is None or not Path(path).is_file():
+        return 0
+    ck = _torch_load(path, "checkpoint", "training checkpoint")
+    return int(ck["iteration"]) if isinstance(ck, dict) and "iteration" in ck else 0
+
+
 def train(
     net: DSHNet,
     images: np.ndarray,

@@ -21,7 +21,7 @@ models are reused and nothing is retrained that a table already trained):
 | figure4 | training and test loss of the 48-bit model from scratch and fine-tuned | table2's checkpoints |
 | figure5 | PR curves, fine-tuned against the best ensemble (by mAP) at 24/36/48 bits | table2's and table3's rows |
 | figure6 | PR curves at 48 bits and precision within radius 2 against code length | its own grid |
-| figure7 | top-10 retrievals at 48 bits, LSH/ITQ/CCA-ITQ/KSH and DSH, 3 failed and 3 successful cases (Figures 7-18; ``hashbench show``) | figure6's 48-bit settings |
+| figure7 | top-10 retrievals at 48 bits, LSH/ITQ/CCA-ITQ/KSH and DSH, 3 failed and 3 successful cases (Figures 7-18; ``hashbench show``) | figure6's 48-bit cells: their stored codes when there, else fitted |
 
 Settings recorded in every row (the paper leaves them unstated; see the README for the
 evidence): the supervised baselines learn from a labelled subset of the training images,
@@ -35,9 +35,10 @@ protocol with the same training images.
 import functools
 import itertools
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -46,6 +47,7 @@ from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run
 from .io import atomic_write
 from .protocols import get_protocol
 from .results import load_baselines
+from .storedcodes import codes_dir
 
 PROTOCOLS = {
     "cifar10": ("cifar10-dsh", "cifar10-standard"),
@@ -70,6 +72,7 @@ class Setup:
     data_dir: str | None = None
     store: str | None = None
     models: Path = MODELS_DIR
+    retrain_before: float | None = None  # --retrain: model files older than this are trained again
 
     def hand_features(self) -> str:
         """GIST for real photographs; raw pixels for 8x8 digits, where GIST has little to see."""
@@ -107,11 +110,14 @@ def _table4(s: Setup, run) -> list:
 
 
 def _classifier(s: Setup) -> Path:
-    """The CNN-cls model, trained on the first protocol's training images when missing."""
+    """The CNN-cls model, trained on the first protocol's training images when missing (or
+    older than the ``--retrain`` call: in any process, once)."""
     from .training import train_classifier
 
     budget = s.budget if s.budget in ("quick", "paper") else f"it{s.budget}"
     path = s.models / s.dataset / f"cnn-cls-s{s.seed}-{budget}.pt"
+    if path.is_file() and s.retrain_before is not None and path.stat().st_mtime < s.retrain_before:
+        path.unlink()
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         record = train_classifier(path, seed=s.seed, schedule=s.budget, protocol=s.protocols[0],
@@ -188,14 +194,15 @@ def variant(row) -> str:
 
 def compare(name: str, rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Our rows next to the published numbers: one line per (protocol, method, features,
-    bits, variant, metric) that the paper reports, with ours, the paper's and the difference.
+    bits, variant, metric) that the paper reports, with ours, the paper's and the difference,
+    indexed by the label of the row it came from (so a report can link each number to its row).
     A DSH model trained from scratch matches the paper's "scratch" rows and its plain ones."""
     tables = {"table4": ("supp-table4", "main-paper"), "figure6": ("supp-table2", "main-paper"),
               "table1": ("supp-table1",), "table2": ("supp-table2",), "table3": ("supp-table3",)}[name]
     base = pd.concat([load_baselines(t) for t in tables], ignore_index=True)
     base = base[base["dataset"] == dataset]
-    out = []
-    for _, r in rows.iterrows():
+    out, index = [], []
+    for label, r in rows.iterrows():
         v = variant(r)
         if name == "table3" and r["method"] == "dsh":
             v = f"M{r['seed'] - rows['seed'].min() + 1}"
@@ -207,13 +214,14 @@ def compare(name: str, rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
                      & base["variant"].isin(names)]
         for metric, paper in match.groupby("metric", sort=False)["value"].first().items():
             ours = r[metric]
+            index.append(label)
             out.append({
                 "protocol": r["protocol"], "method": r["method"], "features": r["features"].split(":")[0],
                 "bits": r["bits"], "variant": v, "metric": metric, "ours": ours, "paper": paper,
                 "diff": None if ours is None or pd.isna(ours) else ours - paper,
             })
-    return pd.DataFrame(out, columns=["protocol", "method", "features", "bits", "variant", "metric",
-                                      "ours", "paper", "diff"])
+    return pd.DataFrame(out, index=pd.Index(index, dtype=rows.index.dtype), columns=[
+        "protocol", "method", "features", "bits", "variant", "metric", "ours", "paper", "diff"])
 
 
 def paper_name(row, plain: str = "from scratch") -> str:
@@ -282,7 +290,7 @@ def _draw_figure4(s: Setup, grids: Grids, stem) -> list[Path]:
     from .nets import load_history
     from .plots import loss_curves
 
-    cells, rows = _first(s, *grids["table2"])
+    cells = _first(s, *grids["table2"])[0]
     panels = []
     for letter, finetuned in (("a", False), ("b", True)):
         cell = next(c for c in cells if c.bits == BITS[-1] and ("init_from" in json.loads(c.params)) == finetuned)
@@ -312,7 +320,8 @@ def _draw_figure7(s: Setup, grids: Grids, stem) -> list[Path]:
 
     p, hand = s.protocols[0], s.hand_features()
     cells = [s.classic(p, hand, m, 48) for m in ("lsh", "itq", "cca-itq", "ksh")] + [s.dsh(p, 48)]
-    return show(cells, stem, seed=s.seed, data_dir=s.data_dir, store=s.store, models=s.models)
+    return show(cells, stem, seed=s.seed, data_dir=s.data_dir, store=s.store, models=s.models,
+                codes=codes_dir(stem))  # figure6's stored codes of those cells, when there
 
 
 # figure -> (the grids it draws from, its drawer)
@@ -330,9 +339,10 @@ NAMES = tuple(sorted({*EXPERIMENTS, *FIGURES}))
 
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
               out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
-              models=None, log=print) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+              models=None, log=print, retrain: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """Run experiment ``name`` (a table's grid, or the grids a figure draws from, then the
-    figure); return (result rows, comparison with the paper, figure files)."""
+    figure); return (result rows, comparison with the paper, figure files). ``force`` and
+    ``retrain`` (as ``run_grid``) apply once per cell, though stages name cells again."""
     if name not in NAMES:
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
@@ -346,17 +356,25 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
         if get_protocol(p).dataset != dataset:
             raise InputError(f"--protocol {p} is for dataset {get_protocol(p).dataset}, not {dataset}")
     s = Setup(dataset, protocols, budget, seed, None if data_dir is None else str(data_dir),
-              None if store is None else str(store), Path(models) if models else MODELS_DIR)
+              None if store is None else str(store), Path(models) if models else MODELS_DIR,
+              time.time() if retrain else None)
 
     def stem(n: str) -> Path:
         return Path(out_dir) / (n if dataset == "cifar10" else f"{n}-{dataset}")
+
+    handled = set()  # cells already rerun by this call
 
     def grid(n: str):
         out = stem(n).with_suffix(".csv")
 
         def run(cells, alongside=()):
-            return run_grid(cells, out, force=force, jobs=jobs, data_dir=s.data_dir, store=s.store,
-                            log=log, models=s.models, alongside=alongside)
+            opts = {"jobs": jobs, "data_dir": s.data_dir, "store": s.store, "log": log, "models": s.models}
+            fresh = [c for c in cells if c not in handled]
+            handled.update(cells)
+            if (force or retrain) and fresh:
+                run_grid(fresh, out, force=force, retrain=retrain, alongside=alongside, **opts)
+                alongside = ()
+            return run_grid(cells, out, alongside=alongside, **opts)
 
         cells = EXPERIMENTS[n](s, run)
         rows = run(cells)

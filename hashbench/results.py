@@ -1,6 +1,8 @@
 """The CSV result store, the paper's published baselines, and tables of both.
 
-A result file holds one row per experiment cell (the ``KEY_COLUMNS``). Every write rewrites
+A result file holds one row per experiment cell (the ``KEY_COLUMNS``, model files in them
+by content: :mod:`hashbench.provenance`), in the schema ``SCHEMA`` (its last column);
+a file of an older schema is refused with the command that migrates it. Every write rewrites
 the whole file to a temporary file and moves it into place (``hashbench.io.atomic_write``),
 under a lock on the folder, so a run killed at any moment leaves the file as it was before
 or after the write: never a torn row, never a lost row of a concurrent run. Reading is
@@ -13,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -26,10 +29,19 @@ METRIC_COLUMNS = (
     "map", "map_expected", "map_optimistic", "map_pessimistic", "map_at_k", "precision_r2",
     "empty_r2_fraction", "n_queries", "n_database", "n_no_relevant", "n_train",
 )
-RUN_COLUMNS = ("train_s", "encode_s", "rank_s", "version", "machine", "timestamp")
+# fit: "trained", "resumed" (from a partial checkpoint) or "loaded" (train_s then empty);
+# version, commit, dirty: the code's identity (provenance.code_identity)
+RUN_COLUMNS = ("train_s", "encode_s", "rank_s", "fit", "version", "commit", "dirty", "machine", "timestamp")
+# model_sha256: the cell's own trained model file; model_files: JSON of every model file path
+# the cell read or wrote (for reading: keys hold content hashes)
+MODEL_COLUMNS = ("model_sha256", "model_files")
 CURVE_COLUMN = "curves"
-COLUMNS = KEY_COLUMNS + METRIC_COLUMNS + RUN_COLUMNS + (CURVE_COLUMN,)
-INT_COLUMNS = ("bits", "seed", "n_queries", "n_database", "n_no_relevant", "n_train")
+SCHEMA_COLUMN = "schema"
+SCHEMA = 2  # bump on any change of columns or of what a key holds; add a migration (hashbench.migration)
+COLUMNS = KEY_COLUMNS + METRIC_COLUMNS + RUN_COLUMNS + MODEL_COLUMNS + (CURVE_COLUMN, SCHEMA_COLUMN)
+SCHEMA_1_COLUMNS = KEY_COLUMNS + METRIC_COLUMNS + ("train_s", "encode_s", "rank_s", "version", "machine",
+                                                   "timestamp", CURVE_COLUMN)
+INT_COLUMNS = ("bits", "seed", "n_queries", "n_database", "n_no_relevant", "n_train", SCHEMA_COLUMN)
 FLOAT_COLUMNS = (
     "map", "map_expected", "map_optimistic", "map_pessimistic", "map_at_k", "precision_r2",
     "empty_r2_fraction", "train_s", "encode_s", "rank_s",
@@ -66,6 +78,21 @@ def row_key(row) -> tuple[str, ...]:
     return tuple(_field(row[c]) for c in KEY_COLUMNS)
 
 
+_REF = re.compile(r"(sha256:[0-9a-f]*|path:[^,\"\]]*)")
+
+
+def lineage(rec) -> tuple[str, ...] | None:
+    """What a row was run *from*: its key with model files' content references blanked, and
+    the paths of the model files it read. Two rows of one lineage and different keys are one
+    cell run on two versions of a model file at the same path; the later supersedes the
+    earlier. None for a row that read no model file."""
+    files = json.loads(rec["model_files"] or "{}")
+    files.pop("checkpoint", None)  # its own model: a product of the key, not an input
+    if not files:
+        return None
+    return tuple(_REF.sub("", _field(rec[c])) for c in KEY_COLUMNS) + (_field(files),)
+
+
 def _is_number(text: str, integer: bool) -> bool:
     """Whether a CSV field parses as an int, or a float (empty: an undefined metric)."""
     if text == "" and not integer:
@@ -89,7 +116,15 @@ def _read_records(path: Path) -> list[dict]:
     except csv.Error as e:
         raise InputError(f"{path}: not readable as CSV ({e})") from None
     header = tuple(lines[0])
+    if header == SCHEMA_1_COLUMNS:
+        raise InputError(f"{path}: result schema 1 (keys hold model paths, rows no code identity); "
+                         f"migrate it once with `hashbench results migrate {path}`")
     if header != COLUMNS:
+        found = (lines[1][header.index(SCHEMA_COLUMN)]
+                 if SCHEMA_COLUMN in header and len(lines) > 1 and len(lines[1]) == len(header) else None)
+        if found is not None and found != str(SCHEMA):
+            raise InputError(f"{path}: result schema {found}, this hashbench reads schema {SCHEMA}; "
+                             "use the hashbench that wrote it, or choose another --out")
         raise InputError(
             f"{path}: not a hashbench result file of this version (columns {', '.join(header[:6])}...); "
             "choose another --out"
@@ -99,6 +134,8 @@ def _read_records(path: Path) -> list[dict]:
         if len(fields) != len(COLUMNS):
             raise InputError(f"{path}:{lineno}: torn row with {len(fields)} fields, expected {len(COLUMNS)}")
         rec = dict(zip(COLUMNS, fields))
+        if rec[SCHEMA_COLUMN] != str(SCHEMA):
+            raise InputError(f"{path}:{lineno}: result schema {rec[SCHEMA_COLUMN]!r}, expected {SCHEMA}")
         for c in INT_COLUMNS + FLOAT_COLUMNS:
             if not _is_number(rec[c], integer=c in INT_COLUMNS):
                 raise InputError(f"{path}:{lineno}: column {c} holds {rec[c]!r}, not a number")
@@ -108,6 +145,12 @@ def _read_records(path: Path) -> list[dict]:
         seen[key] = lineno
         records.append(rec)
     return records
+
+
+def read_records(path) -> list[dict]:
+    """The rows of a result file as dicts of their CSV text, checked as strictly as
+    :func:`read_results` (for rewriting fields without a round trip through floats)."""
+    return _read_records(Path(path))
 
 
 def read_results(path) -> pd.DataFrame:
@@ -163,7 +206,8 @@ def write_row(path, row: dict, replace: bool = False) -> bool:
     """Add one finished cell to the result file atomically.
 
     A cell already in the file is replaced when ``replace`` (``--force``) and kept otherwise;
-    returns whether the row was written."""
+    a row of the same :func:`lineage` (the cell run on an earlier version of a model file) is
+    replaced. Returns whether the row was written."""
     missing = [c for c in COLUMNS if c not in row]
     if missing:
         raise ValueError(f"result row lacks columns {missing}")
@@ -179,14 +223,20 @@ def write_row(path, row: dict, replace: bool = False) -> bool:
                 return False
             records[keys.index(key)] = new
         else:
-            records.append(new)
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows([r[c] for c in COLUMNS] for r in records)
-        with atomic_write(path, "wb") as f:
-            f.write(buf.getvalue().encode("utf-8"))
+            same = lineage(new)
+            records = [r for r in records if same is None or lineage(r) != same] + [new]
+        write_records(path, records)
     return True
+
+
+def write_records(path, records) -> None:
+    """Write rows of CSV strings (dicts over ``COLUMNS``) as the whole file, atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows([r[c] for c in COLUMNS] for r in records)
+    with atomic_write(path, "wb") as f:
+        f.write(buf.getvalue().encode("utf-8"))
 
 
 def format_table(df: pd.DataFrame, columns=DISPLAY_COLUMNS, floatfmt: str = ".4f") -> str:

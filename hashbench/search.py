@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import lookup, ranking
-from .codes import n_words
+from .codes import n_words, to_bytes
 from .errors import InputError
 
 BLOCK = 1 << 20  # database codes per streamed block of the linear scan
@@ -273,11 +273,10 @@ def _faiss():
 
 
 def as_faiss(codes, n_bits):
-    """Our uint64 words as FAISS's byte codes: little-endian bytes keep bit j at byte j // 8,
-    bit j % 8, which is FAISS's order too; the padding bytes are dropped."""
+    """Our codes in FAISS's binary layout (:func:`hashbench.codes.to_bytes`)."""
     if n_bits % 8:
         raise InputError(f"FAISS binary indexes need a multiple of 8 bits, got {n_bits}")
-    return np.ascontiguousarray(np.ascontiguousarray(codes).view(np.uint8)[:, : n_bits // 8])
+    return to_bytes(codes, n_bits)
 
 
 class _Faiss(Strategy):
@@ -390,42 +389,56 @@ def exhaustive_radius(q, d, r):
     return out
 
 
-def radius_lookup_cost(query_codes, db_codes, n_bits: int, radius: int = 2) -> dict:
-    """What radius-r retrieval of these codes costs with multi-index hashing (exact) at
-    this database's size: mean distinct candidates verified and table lookups per query,
-    queries per second (one timed pass after a warm-up; this machine, whatever its load),
-    and the substring count m. Stored per cell in the result row's ``curves`` JSON
-    (``lookup_r2``) so the schema stays as it is."""
+def radius_lookup_cost(query_codes, db_codes, n_bits: int, radius: int = 2, timed: bool = False) -> dict:
+    """What radius-r retrieval of these codes costs with multi-index hashing (exact) at this
+    database's size: the substring count m, mean distinct candidates verified and table
+    lookups per query (deterministic: a result row's ``curves`` JSON holds them as
+    ``lookup_r2``), and with ``timed`` queries per second (one pass after a warm-up; this
+    machine, whatever its load; a timing, so never stored among the scores)."""
     import time
 
     q = check_codes(np.ascontiguousarray(query_codes), n_bits, "query codes")
     d = check_codes(np.ascontiguousarray(db_codes), n_bits, "database codes")
     r = check_radius(radius, n_bits)
     mih = MultiIndexHashing(n_bits).build(d)
-    mih.radius(q[:2], r)
+    if timed:
+        mih.radius(q[:2], r)
     t = time.perf_counter()
     mih.radius(q, r)
     seconds = time.perf_counter() - t
-    return {
+    out = {
         "radius": r,
         "m": len(mih.lengths),
         "candidates": float(mih.cost["candidates"].mean()),
         "lookups": float(mih.cost["lookups"].mean()),
-        "qps": float(len(q) / seconds) if seconds > 0 else None,
     }
+    if timed:
+        out["qps"] = float(len(q) / seconds) if seconds > 0 else None
+    return out
 
 
 LOOKUP_COLUMNS = ("lookup_candidates_r2", "lookup_qps_r2")
 
 
-def lookup_columns(rows):
-    """Result rows with the radius-2 lookup cost from their ``curves`` JSON as columns
-    (empty for rows written before it was recorded)."""
+def lookup_columns(rows, results_csv):
+    """Result rows with their radius-2 lookup cost as columns: candidates per query from the
+    row's ``curves`` JSON, queries per second timed now on the cell's stored codes (empty
+    where a row has neither)."""
     import json
 
-    def cost(curves, key):
-        c = json.loads(curves) if isinstance(curves, str) else (curves or {})
-        return (c.get("lookup_r2") or {}).get(key)
+    from . import storedcodes
+    from .results import row_key
 
-    return rows.assign(lookup_candidates_r2=rows["curves"].map(lambda c: cost(c, "candidates")),
-                       lookup_qps_r2=rows["curves"].map(lambda c: cost(c, "qps")))
+    folder = storedcodes.codes_dir(results_csv)
+    cands, qps = [], []
+    for _, row in rows.iterrows():
+        c = row["curves"]
+        c = json.loads(c) if isinstance(c, str) else (c or {})
+        cands.append((c.get("lookup_r2") or {}).get("candidates"))
+        path = storedcodes.codes_path(folder, row_key(row))
+        if path.is_file():
+            codes = storedcodes.load(path)
+            qps.append(radius_lookup_cost(codes.query_codes, codes.db_codes, codes.n_bits, 2, timed=True)["qps"])
+        else:
+            qps.append(None)
+    return rows.assign(lookup_candidates_r2=cands, lookup_qps_r2=qps)

@@ -70,6 +70,8 @@ def train_dsh(out, *, bits: int = 12, seed: int = 0, schedule="quick", protocol:
     (also written next to it as JSON). An interrupted run resumes from ``<out>.ckpt``."""
     model_path, json_path = _paths(out)
     proto = get_protocol(protocol)
+    if proto.dataset is None:
+        raise InputError(f"--protocol {protocol} applies to any dataset; train-cnn needs one defined on a dataset")
     ds = load_dataset(proto.dataset, data_dir)
     split = proto.split(ds, 0)
     ck = model_path.with_suffix(".ckpt")
@@ -104,6 +106,8 @@ def train_classifier(out, *, seed: int = 0, schedule="quick", protocol: str = "c
     with the same solver on the protocol's training images; accuracy on its query images."""
     model_path, json_path = _paths(out)
     proto = get_protocol(protocol)
+    if proto.dataset is None:
+        raise InputError(f"--protocol {protocol} applies to any dataset; train-cnn needs one defined on a dataset")
     ds = load_dataset(proto.dataset, data_dir)
     if ds.labels.ndim != 1:
         raise InputError(f"protocol {protocol}: the classifier needs single-label data")

@@ -102,7 +102,7 @@ def test_run_cell_is_the_plain_pipeline(store):
     image left out, done by hand here; and the split really matters."""
     cell = make_cell("digits", "digits-dsh", "pixels", "cca-itq", 16, 3, n_labelled=600)
     row = run_cell(cell, store=store)
-    assert set(row) == set(COLUMNS)
+    assert set(row) == set(COLUMNS) | {experiment.CODES}
 
     ds = load_dataset("digits")
     split = get_protocol("digits-dsh").split(ds, 3)
@@ -116,6 +116,10 @@ def test_run_cell_is_the_plain_pipeline(store):
     kept_self = evaluate(q, d, ds.labels[split.query], ds.labels[split.database], 16)
     assert kept_self["precision_at_radius"]["2"] > row["precision_r2"]
     assert row["n_labelled"] == "600" and row["train_s"] > 0 and row["rank_s"] > 0
+    assert row["fit"] == "trained" and row["model_sha256"] == "" and row["model_files"] == {}
+    codes = row[experiment.CODES]  # what the grid's writer stores: the freshly encoded codes
+    assert (codes.query_codes == q).all() and (codes.db_codes == d).all()
+    assert (codes.query_index == split.query).all() and (codes.db_index == split.database).all()
 
 
 def test_protocol_cutoff_fills_map_at_k(store, monkeypatch):

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from hashbench.cli import main
+from hashbench.provenance import file_sha256
 from hashbench.reproduce import compare, reproduce, variant
 from hashbench.results import COLUMNS
 
@@ -21,7 +22,9 @@ def test_table2_end_to_end_on_digits_reuses_models_across_protocols(tmp_path):
     # one training per setting, shared by the two protocols (same training images)
     assert len(list((tmp_path / "models" / "digits").glob("*.ckpt"))) == 7
     starts = {json.loads(p)["init_from"] for p in rows["params"] if "init_from" in p}
-    assert len(starts) == 1 and "dsh-12b-s0" in starts.pop()
+    paths = {json.loads(f)["params"]["init_from"] for f in rows["model_files"] if "init_from" in f}
+    assert len(starts) == 1 and len(paths) == 1 and "dsh-12b-s0" in (path := paths.pop())
+    assert starts.pop() == "sha256:" + file_sha256(path)  # keyed by the model's content, not its path
     assert table.empty and figures == []  # the paper has no digits numbers
     again, _, _ = reproduce("table2", dataset="digits", budget=5, out_dir=tmp_path,
                             models=tmp_path / "models", log=lambda line: None)
@@ -44,6 +47,7 @@ def test_compare_pairs_rows_with_the_published_numbers():
         ("cifar10-dsh", "ksh", "cnn-ours:model=x.ckpt", 48, {}, 0.64, 0.5),
         ("cifar10-dsh", "lsh", "gist", 48, {}, 0.15, 0.0),
     ])
+    assert list(compare("table4", rows.set_axis([7, 3, 5]), "cifar10").index) == [7, 3, 5]  # the rows' labels
     table = compare("table4", rows, "cifar10").set_index(["method", "metric"])
     assert table.loc[("dsh", "map"), "paper"] == 0.6755
     assert table.loc[("dsh", "map"), "diff"] == pytest.approx(0.60 - 0.6755)
@@ -93,3 +97,23 @@ def test_unknown_experiment_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as e:
         main(["reproduce", "table9"])
     assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_retrain_trains_each_model_once_though_stages_name_it_twice(tmp_path):
+    """table2 names its 12-bit cells in a stage and again in the grid: --retrain trains them
+    once; --force trains nothing and loads every model."""
+    opts = {"dataset": "digits", "budget": 5, "out_dir": tmp_path, "models": tmp_path / "models"}
+    first, _, _ = reproduce("table2", log=lambda line: None, **opts)
+    log = []
+    forced, _, _ = reproduce("table2", force=True, log=log.append, **opts)
+    assert set(forced["fit"]) == {"loaded"} and forced["train_s"].isna().all()
+    assert forced["map"].tolist() == first["map"].tolist()
+    log.clear()
+    retrained, _, _ = reproduce("table2", retrain=True, log=log.append, **opts)
+    removed = [line for line in log if line.startswith("retrain: removed")]
+    # every model file once, the 12-bit one too (the same seed retrains it bitwise, so the
+    # fine-tuned models, named by its content, keep their files and are removed as well)
+    assert len(removed) == len(set(removed)) == 7
+    assert (retrained["fit"] == "trained").sum() == 7 and len(retrained) == 14
+    assert len(pd.read_csv(tmp_path / "table2-digits.csv")) == 14  # rows of the old models replaced

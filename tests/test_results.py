@@ -23,8 +23,9 @@ def make_row(**overrides) -> dict:
         "map_at_k": None,
         "precision_r2": 0.123456789012345678, "empty_r2_fraction": 0.0, "n_queries": 100,
         "n_database": 1000, "n_no_relevant": 0, "n_train": 700, "train_s": 0.01, "encode_s": 0.002,
-        "rank_s": 0.003, "version": "0.1.0", "machine": "cpu, with a comma; 2 cores",
-        "timestamp": "2025-01-01T00:00:00+00:00",
+        "rank_s": 0.003, "fit": "trained", "version": "0.1.0", "commit": "", "dirty": "",
+        "machine": "cpu, with a comma; 2 cores", "timestamp": "2025-01-01T00:00:00+00:00",
+        "model_sha256": "", "model_files": {}, "schema": 2,
         "curves": {"pr_curve": [{"radius": 0, "precision": 0.5, "recall": 0.1}]},
     }
     row.update(overrides)

@@ -2,17 +2,21 @@
 
 ``load_dataset(name, data_dir=None)`` returns a :class:`Dataset`; data is looked up in
 ``data_dir``, then ``$HASHBENCH_DATA``, then the user cache folder (see :mod:`.base`).
+``list:FOLDER`` is any image dataset given by list files (:mod:`.lists`); FOLDER is an
+existing folder or one looked up in the same data folders. The named datasets ``nuswide-81``,
+``coco``, ``imagenet100`` and ``mirflickr`` are such folders under those names.
 ``resolve_dataset("auto", data_dir)`` implements the offline default: CIFAR-10 when it is
 found, else the bundled digits, with a one-line notice saying which and why.
 """
 
+import functools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
-from . import cifar10, digits, nuswide
+from . import cifar10, digits, lists, nuswide
 from .base import Dataset, data_roots, find_folder, user_cache_dir
 from .archives import ARCHIVES, fetch
 from .nuswide import NusLabels
@@ -48,10 +52,28 @@ DATASETS: dict[str, DatasetInfo] = {
         "digits", "scikit-learn digits: 1,797 8x8 grey images of handwritten digits, 10 classes (bundled, offline)",
         (), None, digits.read, "bundled with scikit-learn",
     ),
+    **{
+        name: DatasetInfo(name, description, folders, lists.is_present, functools.partial(lists.read, name=name),
+                          f"{lists.HOW_TO_GET} ({'/ or '.join(folders)}/ in a data folder)")
+        for name, description, folders in (
+            ("nuswide-81", ("NUS-WIDE, 81 concepts, from HashNet-format lists (HashNet's nus-wide / DeepHash-pytorch's "
+             "nuswide_81_m)"), ("nuswide-81", "nuswide_81_m", "nus_wide_m")),
+            ("coco", "MS-COCO 2014, 80 categories, from HashNet-format lists", ("coco", "COCO_2014")),
+            ("imagenet100", "ImageNet-100 (HashNet's 100 classes), from HashNet-format lists",
+             ("imagenet100", "imagenet")),
+            ("mirflickr", "MIRFlickr-25K, from DeepHash-pytorch-format lists", ("mirflickr", "mirflickr25k")),
+        )
+    },
 }
 
 
 def _info(name: str) -> DatasetInfo:
+    if name.startswith(lists.PREFIX):
+        spec = name[len(lists.PREFIX):]
+        if not spec:
+            raise InputError("dataset list:FOLDER: the folder is missing after 'list:'")
+        return DatasetInfo(name, f"images listed in {spec}", (spec,), lists.is_present,
+                           functools.partial(lists.read, name=name), lists.HOW_TO_GET)
     try:
         return DATASETS[name]
     except KeyError:
@@ -62,6 +84,8 @@ def find_dataset(name: str, data_dir=None) -> Path | None:
     """The folder holding dataset ``name`` (first in lookup order), or None; None also for
     a bundled dataset, which needs no folder."""
     info = _info(name)
+    if name.startswith(lists.PREFIX) and lists.is_present(Path(info.folders[0]).expanduser()):
+        return Path(info.folders[0]).expanduser()  # a folder given by its path, before the data folders
     return find_folder(info.folders, data_dir, info.present) if info.folders else None
 
 
@@ -94,6 +118,11 @@ def resolve_dataset(name: str, data_dir=None) -> tuple[str, str | None]:
     """(dataset name, one-line notice or None). ``"auto"`` picks CIFAR-10 when it is found
     locally, else the bundled digits, and the notice says which; any other name is checked
     and returned as is (an explicit ``cifar10`` never falls back)."""
+    if name.startswith(lists.PREFIX) and name != lists.PREFIX:  # one name per folder: its absolute path
+        folder = find_dataset(name, data_dir)
+        if folder is None:
+            raise _not_found(_info(name), data_dir)
+        return lists.PREFIX + str(folder.expanduser().resolve()), None
     if name != "auto":
         return _info(name).name, None
     folder = find_dataset("cifar10", data_dir)
@@ -147,6 +176,8 @@ def describe_datasets(data_dir=None) -> list[dict]:
                 )
             except InputError as e:
                 where = f"{folder} (unreadable: {e})"
+        elif info.present is lists.is_present:
+            where = lists.describe(folder)
         else:
             where = str(folder)
         rows.append({"dataset": name, "description": info.description, "data": where})

@@ -23,7 +23,9 @@ class Dataset:
     (n, c) multi-hot; ``class_names``: one name per class / label column; ``train_mask``:
     bool (n,), the official training part (all True when the dataset has none);
     ``source``: where the data came from (a folder, or a bundled copy), for the record.
-    The arrays are made read-only: every split and feature refers to this one copy.
+    Datasets read from list files (:mod:`.lists`) also carry ``paths`` (each image's path
+    as its list names it) and ``lists`` (the (train, query, database) index arrays their
+    files give). The arrays are made read-only: every split and feature refers to this one copy.
     """
 
     name: str
@@ -32,6 +34,8 @@ class Dataset:
     class_names: tuple[str, ...]
     train_mask: np.ndarray
     source: str
+    paths: tuple[str, ...] | None = None
+    lists: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self):
         im = self.images
@@ -48,6 +52,8 @@ class Dataset:
         mask = np.asarray(self.train_mask)
         if mask.dtype != np.bool_ or mask.shape != (n,):
             raise InputError(f"{self.name}: train_mask must be bool ({n},), got {mask.dtype} {mask.shape}")
+        if self.paths is not None and len(self.paths) != n:
+            raise InputError(f"{self.name}: {len(self.paths)} paths for {n} images")
         for a in (im, labels, mask):
             a.setflags(write=False)
         object.__setattr__(self, "labels", labels)

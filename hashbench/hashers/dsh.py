@@ -45,7 +45,8 @@ class DSH(Hasher):
     fixed sample of those held-out images (:func:`nets.held_out_sample`, at most 1,000, every
     :func:`nets.held_out_every` iterations), stored with the checkpoint (:func:`nets.load_history`).
 
-    Learned: ``net_`` (the torch network, on CPU), ``losses_`` (loss per iteration).
+    Learned: ``net_`` (the torch network, on CPU), ``losses_`` (loss per iteration),
+    ``fit_mode_`` ("trained", "resumed" from a partial checkpoint, or "loaded" finished).
     ``project`` returns the k real-valued outputs (pre-sigmoid for the relaxed variant, whose
     bits are sigmoid > 1/2, i.e. output > 0 as well).
     """
@@ -126,12 +127,14 @@ class DSH(Hasher):
             return nets.dsh_loss(out, target, margin, alpha, relax)
 
         config = {"kind": "dsh", "n_bits": k, "alpha": alpha, "relax": str(relax), "margin": margin, "finetune": finetune}
+        start = nets.checkpoint_iteration(self.checkpoint)
         self.losses_ = nets.train(
             net, images, loss, labels, schedule, seed=int(self.seed), batch_size=int(self.batch_size),
             device=self.device, new_head=finetune, checkpoint=self.checkpoint, config=config,
             progress=self.progress, held_out=held_out,
         )
         self.net_ = net.cpu()
+        self.fit_mode_ = "loaded" if start >= schedule.iterations else "resumed" if start else "trained"
         return self
 
     def project(self, X) -> np.ndarray:
@@ -193,6 +196,8 @@ class DSHEnsemble(Hasher):
             ).fit(X, y)
             for s, c in zip(seeds, ckpts)
         ]
+        modes = {h.fit_mode_ for h in self.members_}
+        self.fit_mode_ = modes.pop() if len(modes) == 1 else "resumed"
         return self
 
     def project(self, X) -> np.ndarray:

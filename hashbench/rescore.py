@@ -1,0 +1,69 @@
+"""Scores from stored codes: ``hashbench rescore`` recomputes every metric of a result file
+from its cells' stored codes (:mod:`hashbench.storedcodes`) without fitting anything, with
+the one scoring function of the runner (:func:`experiment.score`), so the numbers are
+bitwise those of the run when nothing changed. ``hashbench evaluate --stored`` and
+``hashbench show`` read stored cells through :func:`stored_cell`.
+"""
+
+from pathlib import Path
+
+from . import storedcodes
+from .errors import InputError
+from .experiment import _dataset, score
+from .protocols import get_protocol
+from .results import (
+    CURVE_COLUMN,
+    KEY_COLUMNS,
+    METRIC_COLUMNS,
+    _field,
+    read_records,
+    row_key,
+    write_records,
+)
+
+
+def stored_cell(path, data_dir=None, key=None):
+    """(dataset, split, codes) of a stored cell, checked against the split its protocol and
+    seed give now and the dataset's labels (another split or labels: InputError)."""
+    codes = storedcodes.load(path, key)
+    fields = dict(zip(KEY_COLUMNS, codes.key))
+    ds = _dataset(fields["dataset"], None if data_dir is None else str(data_dir))
+    split = get_protocol(fields["protocol"]).split(ds, int(fields["seed"]))
+    storedcodes.check_split(codes, split, ds.labels, f"stored codes {path}")
+    return ds, split, codes
+
+
+def rescore(path, data_dir=None, skip_missing: bool = False) -> str:
+    """Recompute the metric columns (and curves) of every row of the result file ``path``
+    from stored codes; rewrite the file atomically when a value changed. Rows without stored
+    codes are an InputError, or left as they are with ``skip_missing``. Returns a summary."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"rescore: no such result file {path}")
+    records = read_records(path)
+    folder = storedcodes.codes_dir(path)
+    missing = [i for i, r in enumerate(records) if not storedcodes.codes_path(folder, row_key(r)).is_file()]
+    if missing and not skip_missing:
+        first = records[missing[0]]
+        raise InputError(f"rescore: {len(missing)} of {len(records)} rows of {path} have no stored codes in {folder} "
+                         f"(first: line {missing[0] + 2}, {'/'.join(row_key(first)[:6])}); rerun them with --force, "
+                         "or pass --skip-missing")
+    columns = METRIC_COLUMNS + (CURVE_COLUMN,)
+    changed, changed_rows = 0, 0
+    for i, rec in enumerate(records):
+        if i in missing:
+            continue
+        key = row_key(rec)
+        _, split, codes = stored_cell(storedcodes.codes_path(folder, key), data_dir, key)
+        new = score(split, _dataset(key[0], None if data_dir is None else str(data_dir)).labels,
+                    codes.query_codes, codes.db_codes, codes.n_bits)
+        diff = [c for c in columns if rec[c] != _field(new[c])]
+        changed += len(diff)
+        changed_rows += bool(diff)
+        rec.update({c: _field(new[c]) for c in diff})
+    if changed:
+        write_records(path, records)
+    done = len(records) - len(missing)
+    return (f"{path}: rescored {done} of {len(records)} rows from stored codes; "
+            + (f"{changed} values in {changed_rows} rows changed" if changed else "every value unchanged")
+            + (f"; {len(missing)} rows without stored codes left as they are" if missing else ""))

@@ -1,0 +1,206 @@
+"""Provenance of result rows: model files by content in keys, settings without effect outside
+keys, the code's identity, explicit reruns (--force, --retrain), and the schema 1 -> 2
+migration of result files. On the bundled digits, with tiny models made here."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hashbench import experiment, nets
+from hashbench.cli import main
+from hashbench.errors import InputError
+from hashbench.experiment import make_cell, model_path, run_grid
+from hashbench.hashers import register
+from hashbench.hashers.lsh import LSH
+from hashbench.migration import migrate
+from hashbench.protocols import get_protocol
+from hashbench.provenance import code_identity, file_sha256
+from hashbench.results import (
+    METRIC_COLUMNS,
+    SCHEMA_1_COLUMNS,
+    read_records,
+    read_results,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@register("test-checkpointed-lsh")
+class CheckpointedLSH(LSH):
+    """LSH that keeps its model in a file, as DSH does: ``fit`` loads a finished file at
+    ``checkpoint`` instead of fitting (``fit_mode_ = "loaded"``) and writes it otherwise;
+    ``progress`` and ``device`` are accepted and change nothing. Counts its trainings."""
+
+    trainings = 0
+
+    def __init__(self, n_bits: int = 16, seed: int = 0, checkpoint=None, progress: bool = True,
+                 device: str = "auto"):
+        super().__init__(n_bits=n_bits, seed=seed)
+        self.checkpoint = checkpoint
+        self.progress = progress
+        self.device = device
+
+    def fit(self, X, y=None):
+        if self.checkpoint is not None and Path(self.checkpoint).is_file():
+            with np.load(self.checkpoint) as z:
+                self.projections_, self.mean_ = z["W"], z["b"]
+            self.fit_mode_ = "loaded"
+            return self
+        super().fit(X, y)
+        type(self).trainings += 1
+        with open(self.checkpoint, "wb") as f:
+            np.savez(f, W=self.projections_, b=self.mean_)
+        self.fit_mode_ = "trained"
+        return self
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("features"))
+
+
+def save_model(path, seed):
+    net = nets.new_net(12, 8, seed=seed)
+    net.mean.fill_(40.0)
+    nets.save_state(net, path)
+
+
+def test_a_model_retrained_at_the_same_path_reruns_its_cells(store, tmp_path):
+    model = tmp_path / "models" / "dsh12.pt"
+    model.parent.mkdir()
+    save_model(model, seed=0)
+    cell = make_cell("digits", "digits-dsh", f"cnn-ours:model={model}", "lsh", 16, 0)
+    key = dict(zip(experiment.KEY_COLUMNS, cell.key()))
+    assert key["features"] == f"cnn-ours:model=sha256:{file_sha256(model)}"  # content, not path
+    out = tmp_path / "run.csv"
+    first = run_grid([cell], out, store=store)
+    assert json.loads(first["model_files"][0]) == {"features": {"model": str(model)}}  # the path, for reading
+
+    log = []
+    run_grid([cell], out, store=store, log=log.append)
+    assert not any(line.startswith("done") for line in log)  # same content: done
+
+    save_model(model, seed=1)  # retrained at the same path
+    again = run_grid([cell], out, store=store, log=log.append)
+    assert any(line.startswith("done") for line in log)
+    assert again["features"][0] == f"cnn-ours:model=sha256:{file_sha256(model)}" != first["features"][0]
+    assert again["map"][0] != first["map"][0]
+    rows = read_results(out)
+    assert len(rows) == 1 and rows["features"][0] == again["features"][0]  # the stale row is replaced
+
+
+def test_a_changed_own_model_file_reruns_and_force_loads_retrain_trains(store, tmp_path):
+    models, out = tmp_path / "models", tmp_path / "run.csv"
+    cell = make_cell("digits", "digits-dsh", "pixels", "test-checkpointed-lsh", 16, 0)
+    split = get_protocol("digits-dsh").split(experiment._dataset("digits", None), 0)
+    path = model_path(cell, split, models)
+    CheckpointedLSH.trainings = 0
+    first = run_grid([cell], out, store=store, models=models)
+    assert CheckpointedLSH.trainings == 1 and first["fit"][0] == "trained" and first["train_s"][0] > 0
+    assert first["model_sha256"][0] == file_sha256(path)
+    assert json.loads(first["model_files"][0]) == {"checkpoint": str(path)}
+
+    forced = run_grid([cell], out, store=store, models=models, force=True)  # evaluation again, model loaded
+    assert CheckpointedLSH.trainings == 1 and forced["fit"][0] == "loaded" and np.isnan(forced["train_s"][0])
+    assert forced["map"][0] == first["map"][0]
+
+    with np.load(path) as z:  # the model file replaced by another one (its projections negated)
+        W, b = z["W"], z["b"]
+    with open(path, "wb") as f:
+        np.savez(f, W=-W, b=b)
+    stale = run_grid([cell], out, store=store, models=models)
+    assert stale["model_sha256"][0] == file_sha256(path) != first["model_sha256"][0]
+    assert CheckpointedLSH.trainings == 1 and stale["fit"][0] == "loaded"
+
+    retrained = run_grid([cell], out, store=store, models=models, retrain=True)
+    assert CheckpointedLSH.trainings == 2 and retrained["fit"][0] == "trained"
+    assert retrained["model_sha256"][0] == file_sha256(path) and retrained["map"][0] == first["map"][0]
+    assert len(read_results(out)) == 1
+
+
+def test_progress_and_device_settings_neither_add_a_row_nor_retrain(store, tmp_path):
+    models, out = tmp_path / "models", tmp_path / "run.csv"
+    plain = make_cell("digits", "digits-dsh", "pixels", "test-checkpointed-lsh", 16, 0)
+    quiet = make_cell("digits", "digits-dsh", "pixels", "test-checkpointed-lsh", 16, 0, progress=False,
+                      device="cpu")
+    assert quiet.key() == plain.key() and quiet == plain
+    assert quiet.hasher().progress is False and quiet.hasher().device == "cpu"  # still given to the method
+    split = get_protocol("digits-dsh").split(experiment._dataset("digits", None), 0)
+    assert model_path(quiet, split, models) == model_path(plain, split, models)
+    CheckpointedLSH.trainings = 0
+    run_grid([plain], out, store=store, models=models)
+    run_grid([quiet], out, store=store, models=models)
+    assert CheckpointedLSH.trainings == 1 and len(read_results(out)) == 1
+    run_grid([quiet], out, store=store, models=models, force=True)
+    assert CheckpointedLSH.trainings == 1 and len(read_results(out)) == 1
+    dsh = make_cell("digits", "digits-dsh", "images", "dsh", 12, 0, schedule=10)
+    assert make_cell("digits", "digits-dsh", "images", "dsh", 12, 0, schedule=10, progress=False).key() == dsh.key()
+
+
+def git(root, *args):
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def test_two_commits_give_two_code_identities(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "t@example.org")
+    git(repo, "config", "user.name", "t")
+    (repo / "code.py").write_text("x = 1\n")
+    git(repo, "add", "code.py")
+    git(repo, "commit", "-qm", "one")
+    code_identity.cache_clear()
+    a = code_identity(repo)
+    assert len(a["commit"]) == 40 and a["dirty"] == "no"
+    (repo / "code.py").write_text("x = 2\n")
+    code_identity.cache_clear()
+    assert code_identity(repo) == {**a, "dirty": "yes"}
+    git(repo, "commit", "-qam", "two")
+    code_identity.cache_clear()
+    b = code_identity(repo)
+    assert b["commit"] != a["commit"] and b["dirty"] == "no" and b["version"] == a["version"]
+    code_identity.cache_clear()
+    assert code_identity(tmp_path)["commit"] == ""  # not a checkout: no failure, nothing claimed
+    code_identity.cache_clear()
+
+
+def test_rows_record_the_code_identity(store, tmp_path, monkeypatch):
+    identities = iter([{"version": "9.9", "commit": "a" * 40, "dirty": "no"},
+                       {"version": "9.9", "commit": "b" * 40, "dirty": "yes"}])
+    monkeypatch.setattr(experiment, "code_identity", lambda: next(identities))
+    cells = [make_cell("digits", "digits-dsh", "pixels", "lsh", b, 0) for b in (8, 16)]
+    rows = run_grid(cells, tmp_path / "run.csv", store=store)
+    assert rows["commit"].tolist() == ["a" * 40, "b" * 40] and rows["dirty"].tolist() == ["no", "yes"]
+    assert (rows["schema"] == 2).all()
+
+
+SCHEMA_1 = ",".join(SCHEMA_1_COLUMNS) + "\n" + (
+    'cifar10,cifar10-dsh,cnn-cls:model=runs/m/cls.pt,lsh,48,0,,{},0.1,0.2,0.3,0.05,,0.123456789012345678,0.0,'
+    '10,100,0,50,1.5,0.25,0.125,0.1.0,"cpu; 2 cores",2026-01-01T00:00:00+00:00,"{""pr_curve"":[]}"\n'
+    'cifar10,cifar10-dsh,images,dsh,24,0,,"{""init_from"":""runs/m/a.ckpt"",""progress"":false}",0.30000000000000004,'
+    '0.2,0.3,0.05,,0.5,0.0,10,100,0,50,0.01,0.25,0.125,0.1.0,"cpu; 2 cores",2026-01-01T00:00:00+00:00,"{}"\n')
+
+
+def test_schema_1_files_say_how_to_migrate_and_migrate_bit_identically(tmp_path, capsys):
+    old = tmp_path / "old.csv"
+    old.write_text(SCHEMA_1)
+    with pytest.raises(InputError, match=f"hashbench results migrate {old}"):
+        read_results(old)
+    assert main(["run", "--methods", "lsh", "--protocol", "digits-dsh", "--features", "pixels", "--bits", "8",
+                 "--out", str(old)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "results migrate" in err and "\n" not in err
+    assert main(["results", "migrate", str(old)]) == 0
+    new = read_records(old)
+    before = [dict(zip(SCHEMA_1_COLUMNS, line.split(","))) for line in SCHEMA_1.splitlines()[1:2]]
+    assert all(new[0][c] == before[0][c] for c in METRIC_COLUMNS)  # the text of every metric kept
+    assert new[1]["map"] == "0.30000000000000004"
+    assert new[0]["features"] == "cnn-cls:model=path:runs/m/cls.pt"  # content unknown: only the path
+    assert json.loads(new[1]["params"]) == {"init_from": "path:runs/m/a.ckpt"}  # progress: no effect, gone
+    assert json.loads(new[1]["model_files"]) == {"params": {"init_from": "runs/m/a.ckpt"}}
+    assert [r["commit"] for r in new] == ["", ""] and [r["fit"] for r in new] == ["", ""]
+    assert "already schema 2" in migrate(old)
