@@ -24,6 +24,7 @@ from numba.extending import intrinsic, overload
 
 _BLOCK = 32  # queries per parallel task: one distance buffer serves a whole block
 _LANES = 4  # interleaved histograms (see _histogram)
+_FILL = 4096  # at least this many items fill an empty top k (with a histogram), the rest pass _below
 TOPK_BLOCK = 1 << 16  # database codes per step of the top-k scan: measured 2.2x faster than 1M
 
 
@@ -209,26 +210,33 @@ def _fill_distances(q, i, d, buf):
             buf[j] = _distance(q, i, d, j, q.shape[1])
 
 
+_ONES = np.uint64(0x0101010101010101)
+_HIGHS = np.uint64(0x8080808080808080)
+
+
 @njit(inline="always")
 def _below(buf, bound, out):
-    """Positions j with buf[j] < bound into out; returns their count. Tests 64 items at a time
-    with an OR over compares (SIMD), looking closer only where one passes: most do not."""
+    """Positions j with buf[j] < bound into out; returns their count. Byte buffers are tested
+    64 items at a time, eight to a word (SWAR: a byte below b <= 128 shows as a borrow into
+    its high bit, Anderson's "haszero/hasless"), looking closer only where one passes: most
+    do not. Measured 0.3 ns an item with a compare loop, which the compiler did not vectorise."""
     n = buf.shape[0]
-    same = np.empty(1, buf.dtype)  # the bound in the buffer's own type: byte-wide compares
-    same[0] = bound
-    bound = same[0]
     m = 0
     j = 0
-    while j + 64 <= n:
-        hit = False
-        for t in range(j, j + 64):
-            hit |= buf[t] < bound
-        if hit:
-            for t in range(j, j + 64):
-                if buf[t] < bound:
-                    out[m] = t
-                    m += 1
-        j += 64
+    if buf.itemsize == 1 and bound <= 128 and n >= 64:
+        words = buf[: n - n % 8].view(np.uint64)
+        sub = _ONES * np.uint64(bound)
+        while j + 64 <= n:
+            acc = np.uint64(0)
+            for t in range(j >> 3, (j >> 3) + 8):
+                w = words[t]
+                acc |= (w - sub) & ~w & _HIGHS
+            if acc:
+                for t in range(j, j + 64):
+                    if buf[t] < bound:
+                        out[m] = t
+                        m += 1
+            j += 64
     for t in range(j, n):
         if buf[t] < bound:
             out[m] = t
@@ -242,10 +250,11 @@ def _topk_update(q, d, offset, k, self_index, idx, dist, count, proto):
     stable top k (idx, dist sorted by (distance, position); count = items held).
 
     Blocks come in database order, so an item of this block loses every tie to an item
-    already held. Per query: the block's distances (SIMD), then either (top k not yet full)
-    a histogram that, joined with the held items' distances, gives the k-th distance t and
-    how many block items at distance t still fit, or (full) the k-th held distance as a
-    strict bound; the few block items that pass are placed by a counting sort and merged.
+    already held. Per query: the block's distances (SIMD), then, while the top k is not
+    full, a histogram of a prefix (max(4k, 4096) items) that, joined with the held items'
+    distances, gives the k-th distance t and how many items at distance t still fit; once
+    full, the k-th held distance is a strict bound that the rest is tested against 64 at a
+    time. The few items that pass are placed by a counting sort and merged.
     Memory: three O(block) buffers per task, never (queries x database)."""
     nq, nd = q.shape[0], d.shape[0]
     nb = q.shape[1] * 64 + 2
@@ -264,65 +273,72 @@ def _topk_update(q, d, offset, k, self_index, idx, dist, count, proto):
             own = self_index[i] - offset
             if 0 <= own < nd:
                 buf[own] = nb - 1  # beyond every distance: never taken
-            c = count[i]
-            n_c = 0
-            if c == k:  # full: only items strictly nearer than the k-th held one enter
-                n_c = _below(buf, dist[i, k - 1], cand)
-            else:
-                _histogram(buf, h)
-                held[:] = 0
-                for m in range(c):
-                    held[dist[i, m]] += 1
-                t = nb - 2  # the largest distance: take all that fit
-                total = 0
-                need_eq = k
-                for v in range(nb - 1):
-                    here = h[0, v] + h[1, v] + h[2, v] + h[3, v]
-                    if total + held[v] + here >= k:
-                        t = v
-                        need_eq = k - total - held[v]
-                        break
-                    total += held[v] + here
-                taken_eq = 0
-                for j in range(nd):
-                    v = buf[j]
-                    if v < t:
-                        cand[n_c] = j
-                        n_c += 1
-                    elif v == t and taken_eq < need_eq:
-                        cand[n_c] = j
-                        n_c += 1
-                        taken_eq += 1
-            if n_c == 0:
-                continue
-            # counting sort of the candidates by distance (stable: they are in block order)
-            pos[:] = 0
-            for m in range(n_c):
-                pos[buf[cand[m]] + 1] += 1
-            for v in range(nb):
-                pos[v + 1] += pos[v]
-            for m in range(n_c):
-                v = buf[cand[m]]
-                cidx[pos[v]] = cand[m] + offset
-                cdist[pos[v]] = v
-                pos[v] += 1
-            # merge held (earlier positions: first on ties) with the candidates, keep k
-            a = 0
-            bq = 0
-            n_out = min(k, c + n_c)
-            for r in range(n_out):
-                if bq >= n_c or (a < c and dist[i, a] <= cdist[bq]):
-                    new_idx[r] = idx[i, a]
-                    new_dist[r] = dist[i, a]
-                    a += 1
-                else:
-                    new_idx[r] = cidx[bq]
-                    new_dist[r] = cdist[bq]
-                    bq += 1
-            for r in range(n_out):
-                idx[i, r] = new_idx[r]
-                dist[i, r] = new_dist[r]
-            count[i] = n_out
+            lo = 0
+            while lo < nd:
+                c = count[i]
+                n_c = 0
+                if c == k:  # full: only items strictly nearer than the k-th held one enter
+                    hi = nd
+                    n_c = _below(buf[lo:hi], dist[i, k - 1], cand)
+                    for m in range(n_c):
+                        cand[m] += lo
+                else:  # a prefix fills the top k (a histogram costs a cycle an item; _below less)
+                    hi = min(nd, lo + ((max(4 * k, _FILL) + 63) & ~63))  # whole words for _below
+                    _histogram(buf[lo:hi], h)
+                    held[:] = 0
+                    for m in range(c):
+                        held[dist[i, m]] += 1
+                    t = nb - 2  # the largest distance: take all that fit
+                    total = 0
+                    need_eq = k
+                    for v in range(nb - 1):
+                        here = h[0, v] + h[1, v] + h[2, v] + h[3, v]
+                        if total + held[v] + here >= k:
+                            t = v
+                            need_eq = k - total - held[v]
+                            break
+                        total += held[v] + here
+                    taken_eq = 0
+                    for j in range(lo, hi):
+                        v = buf[j]
+                        if v < t:
+                            cand[n_c] = j
+                            n_c += 1
+                        elif v == t and taken_eq < need_eq:
+                            cand[n_c] = j
+                            n_c += 1
+                            taken_eq += 1
+                lo = hi
+                if n_c == 0:
+                    continue
+                # counting sort of the candidates by distance (stable: they are in block order)
+                pos[:] = 0
+                for m in range(n_c):
+                    pos[buf[cand[m]] + 1] += 1
+                for v in range(nb):
+                    pos[v + 1] += pos[v]
+                for m in range(n_c):
+                    v = buf[cand[m]]
+                    cidx[pos[v]] = cand[m] + offset
+                    cdist[pos[v]] = v
+                    pos[v] += 1
+                # merge held (earlier positions: first on ties) with the candidates, keep k
+                a = 0
+                bq = 0
+                n_out = min(k, c + n_c)
+                for r in range(n_out):
+                    if bq >= n_c or (a < c and dist[i, a] <= cdist[bq]):
+                        new_idx[r] = idx[i, a]
+                        new_dist[r] = dist[i, a]
+                        a += 1
+                    else:
+                        new_idx[r] = cidx[bq]
+                        new_dist[r] = cdist[bq]
+                        bq += 1
+                for r in range(n_out):
+                    idx[i, r] = new_idx[r]
+                    dist[i, r] = new_dist[r]
+                count[i] = n_out
 
 
 @njit(cache=True)
