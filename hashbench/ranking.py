@@ -205,6 +205,10 @@ def _fill_distances(q, i, d, buf):
         a = q[i, 0]
         for j in range(d.shape[0]):
             buf[j] = _ctpop(a ^ d[j, 0])
+    elif q.shape[1] == 2:  # 65-128 bits: a loop of its own, so it is vectorised too
+        a, b = q[i, 0], q[i, 1]
+        for j in range(d.shape[0]):
+            buf[j] = _ctpop(a ^ d[j, 0]) + _ctpop(b ^ d[j, 1])
     else:
         for j in range(d.shape[0]):
             buf[j] = _distance(q, i, d, j, q.shape[1])

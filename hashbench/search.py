@@ -144,7 +144,9 @@ class Linear(Strategy):
 
         def run(cap, out_idx, out_dist, count):
             for s, block in self._blocks():
-                lookup._linear_radius(q, block, r, s, cap, out_idx, out_dist, count, proto)
+                for t in range(0, block.shape[0], ranking.TOPK_BLOCK):  # cache-sized steps, all queries
+                    lookup._linear_radius(q, block[t:t + ranking.TOPK_BLOCK], r, s + t, cap, out_idx, out_dist,
+                                          count, proto)
 
         out_idx, out_dist, count, _ = _with_room(run, len(q))
         self.cost = {"candidates": np.full(len(q), self.codes.shape[0]), "lookups": np.zeros(len(q), dtype=np.int64)}

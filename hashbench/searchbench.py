@@ -279,10 +279,13 @@ def bench_search(sizes, bits, strategies=None, codes="random", queries=None, k=1
     out, workdir = Path(out), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     done = read_rows(out)
-    if force:
-        done = done.iloc[0:0]
-    have = {tuple(r) for r in done[KEY].astype(str).itertuples(index=False)}
     source = codes if codes == "random" else f"{codes}:{features}"
+    if force:  # this grid's rows go; other rows of the file stay
+        planned = {(source, str(n), str(b), s, t) for n in sizes for b in bits for s in strategies
+                   for t in search.STRATEGIES[s].tasks}
+        keep = [tuple(r) not in planned for r in done[KEY].astype(str).itertuples(index=False)]
+        done = done[keep].reset_index(drop=True)
+    have = {tuple(r) for r in done[KEY].astype(str).itertuples(index=False)}
     for b in bits:
         base = None if codes == "random" else fitted_codes(codes, b, seed, dataset, features, data_dir, store)
         for n, nq in zip(sizes, queries):
