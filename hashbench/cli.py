@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from .backends import CellsFailed
 from .errors import InputError
 
 
@@ -163,6 +164,7 @@ def _comma_list(text: str, arg: str, convert=str) -> list:
 
 
 def _cmd_run(args) -> int:
+    from .backends import open_backend
     from .experiment import plan_cells, run_grid
     from .results import format_table
 
@@ -189,8 +191,9 @@ def _cmd_run(args) -> int:
         log=log,
         params=_params(args.param),
     )
-    rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
-                    store=args.store, log=log, retrain=args.retrain)
+    with open_backend(args.backend, args.scheduler, plugins=getattr(args, "plugin", ()), log=log) as backend:
+        rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
+                        store=args.store, log=log, retrain=args.retrain, backend=backend)
     if args.lookup_cost:
         from .results import DISPLAY_COLUMNS
         from .search import LOOKUP_COLUMNS, lookup_columns
@@ -210,8 +213,8 @@ def _cmd_reproduce(args) -> int:
     rows, table, figures = reproduce(
         args.name, dataset=args.dataset, budget=budget, protocols=protocols, seed=args.seed,
         out_dir=args.out_dir, jobs=args.jobs, force=args.force, retrain=args.retrain, data_dir=args.data_dir,
-        store=args.store,
-        log=lambda line: print(line, file=sys.stderr))
+        store=args.store, log=lambda line: print(line, file=sys.stderr), backend=args.backend,
+        scheduler=args.scheduler, plugins=getattr(args, "plugin", ()))
     columns = DISPLAY_COLUMNS[:DISPLAY_COLUMNS.index("n_labelled") + 1] + ("variant",) + DISPLAY_COLUMNS[
         DISPLAY_COLUMNS.index("n_labelled") + 1:]
     if len(rows):  # figure7 draws from no result grid
@@ -341,6 +344,16 @@ def _cmd_train_cnn(args) -> int:
     return 0
 
 
+def _backend_options(p) -> None:
+    from .backends import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS, default="processes", help="where cells run: processes (joblib "
+                   "processes on this machine, --jobs at a time; default) or dask (a Dask cluster; needs "
+                   "hashbench[dask])")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="with --backend dask: the scheduler, e.g. "
+                   "tcp://host:8786 (default: a LocalCluster of one single-thread worker per core, here)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -414,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--store", help="feature store folder (default features/)")
     r.add_argument("--lookup-cost", action="store_true", help="also show what radius-2 retrieval costs per cell "
                    "(multi-index hashing: candidates per query, queries/s at the dataset's size)")
+    _backend_options(r)
     r.set_defaults(func=_cmd_run)
 
     from .reproduce import NAMES
@@ -436,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--retrain", action="store_true", help="as --force, and train the cells' models again")
     rp.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     rp.add_argument("--store", help="feature store folder (default features/)")
+    _backend_options(rp)
     rp.set_defaults(func=_cmd_reproduce)
 
     sh = sub.add_parser("show", help="top-10 retrievals of each method side by side, true matches framed in red "
@@ -556,6 +571,9 @@ def main(argv=None) -> int:
     except InputError as e:
         print(f"hashbench {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except CellsFailed as e:  # a cluster's cells that failed for good, after the others were written
+        print(f"hashbench {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("hashbench: interrupted", file=sys.stderr)
         return 130

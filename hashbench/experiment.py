@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import storedcodes
+from .backends import Processes
 from .datasets import load_dataset, resolve_dataset
 from .errors import InputError
 from .features import FeatureStore, format_param, get_extractor, parse_param
@@ -362,8 +363,16 @@ def model_waves(cells, data_dir=None, models=None) -> tuple[list[Cell], list[Cel
     return first, second
 
 
-def _dropped(task) -> None:
-    task()
+def shared_folders(cells, store=None, models=None, alongside=()) -> list[Path]:
+    """The folders the workers of a cluster read and write while running ``cells``: the
+    feature store when a cell takes features, the models folder when a cell keeps a model
+    file (or a task alongside trains one)."""
+    folders = []
+    if any(c.features != IMAGES for c in cells):
+        folders.append(FeatureStore(store).root)
+    if alongside or any("checkpoint" in c.hasher().get_params() for c in cells):
+        folders.append(Path(models or MODELS_DIR))
+    return folders
 
 
 def stale_cells(cells, out, data_dir=None, models=None) -> set[tuple[str, ...]]:
@@ -381,21 +390,25 @@ def stale_cells(cells, out, data_dir=None, models=None) -> set[tuple[str, ...]]:
 
 
 def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, store=None, log=None, models=None,
-             alongside=(), retrain: bool = False):
+             alongside=(), retrain: bool = False, backend=None):
     """Run the cells not yet in the result file ``out`` (all of them with ``force``), writing
     each row atomically as soon as its cell finishes, ``jobs`` cells at a time (joblib
-    processes that split the cores). Returns the rows of all the cells, in the given order, as
-    read back from ``out``. ``log`` (optional) receives one line per finished or skipped cell.
+    processes that split the cores), or on the Dask cluster of ``backend`` (from
+    :func:`hashbench.backends.open_backend`; ``jobs`` is then the cluster's). Returns the rows
+    of all the cells, in the given order, as read back from ``out``. ``log`` (optional)
+    receives one line per finished or skipped cell.
 
     ``force`` reruns the evaluation (a trained model is loaded); ``retrain`` also removes the
     cells' own model files first, so they train again. A done cell whose model file changed
     since its row (:func:`stale_cells`) runs again. Each cell's codes are stored in
     ``storedcodes.codes_dir(out)``, before its row.
 
-    In parallel, cells that share a model file (DSH under two protocols with one training
-    set) never train it twice at once: the first trains it, the others wait for a second
-    wave and load it. ``alongside``: other zero-argument tasks (picklable) run in the same
-    pool beside the first wave (with ``jobs=1``, before it); their results are dropped."""
+    Only this function (the driver) writes ``out`` and the codes: workers return rows. In
+    parallel, cells that share a model file (DSH under two protocols with one training set)
+    never train it twice at once: the first trains it, the others wait for a second wave and
+    load it. On a cluster, every worker must first see the folders of :func:`shared_folders`.
+    ``alongside``: other zero-argument tasks (picklable) run in the same pool beside the
+    first wave (with ``jobs=1``, before it); their results are dropped."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InputError(f"jobs must be a positive integer, got {jobs!r}")
     data_dir = None if data_dir is None else str(data_dir)
@@ -407,6 +420,8 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     todo = [c for c in cells if c.key() not in done]
     if log is not None and len(todo) < len(cells):
         log(f"{len(cells) - len(todo)} of {len(cells)} cells already in {out}: skipped (--force reruns them)")
+    if backend is not None and (todo or alongside):
+        backend.check_shared(shared_folders(todo, store, models, alongside), {c.dataset for c in todo}, data_dir)
     if retrain:
         for path in dict.fromkeys(_model_file(c, data_dir, models) for c in todo):
             if path is not None and path.is_file():
@@ -416,21 +431,18 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     for dataset, features in dict.fromkeys((c.dataset, c.features) for c in todo if c.features != IMAGES):
         # fill the feature store once, here, rather than in several workers at once
         FeatureStore(store).get(_dataset(dataset, data_dir), extractor(features), report=log)
-    if jobs == 1 or len(todo) + len(alongside) <= 1:
+    if backend is None and (jobs == 1 or len(todo) + len(alongside) <= 1):
         for task in alongside:
             task()
         rows = (run_cell(c, data_dir, store, models) for c in todo)
     else:
-        from joblib import Parallel, delayed
-
+        pool = backend or Processes(jobs)
         first, second = model_waves(todo, data_dir, models)
 
         def waves():
-            pool = Parallel(n_jobs=jobs, return_as="generator_unordered")
-            tasks = [delayed(run_cell)(c, data_dir, store, models) for c in first]
-            yield from (r for r in pool(tasks + [delayed(_dropped)(t) for t in alongside]) if r is not None)
+            yield from pool.run(run_cell, first, (data_dir, store, models), alongside)
             if second:
-                yield from pool(delayed(run_cell)(c, data_dir, store, models) for c in second)
+                yield from pool.run(run_cell, second, (data_dir, store, models))
 
         rows = waves()
     folder = storedcodes.codes_dir(out)

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .backends import open_backend
 from .errors import InputError
 from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run_grid
 from .io import atomic_write
@@ -339,10 +340,13 @@ NAMES = tuple(sorted({*EXPERIMENTS, *FIGURES}))
 
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
               out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
-              models=None, log=print, retrain: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+              models=None, log=print, retrain: bool = False, backend: str = "processes",
+              scheduler: str | None = None, plugins=()) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """Run experiment ``name`` (a table's grid, or the grids a figure draws from, then the
     figure); return (result rows, comparison with the paper, figure files). ``force`` and
-    ``retrain`` (as ``run_grid``) apply once per cell, though stages name cells again."""
+    ``retrain`` (as ``run_grid``) apply once per cell, though stages name cells again.
+    ``backend``, ``scheduler``, ``plugins``: where the cells run, and the modules every worker
+    imports (:func:`hashbench.backends.open_backend`)."""
     if name not in NAMES:
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
@@ -368,7 +372,8 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
         out = stem(n).with_suffix(".csv")
 
         def run(cells, alongside=()):
-            opts = {"jobs": jobs, "data_dir": s.data_dir, "store": s.store, "log": log, "models": s.models}
+            opts = {"jobs": jobs, "data_dir": s.data_dir, "store": s.store, "log": log, "models": s.models,
+                    "backend": pool}
             fresh = [c for c in cells if c not in handled]
             handled.update(cells)
             if (force or retrain) and fresh:
@@ -384,9 +389,10 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
         return cells, rows, table
 
     sources, draw = FIGURES.get(name, ((name,), None))
-    done = {n: grid(n) for n in sources}
-    grids = {n: (cells, rows) for n, (cells, rows, _) in done.items()}
-    rows = pd.concat([r for _, r, _ in done.values()], ignore_index=True) if done else pd.DataFrame()
-    table = pd.concat([t for _, _, t in done.values()], ignore_index=True) if done else pd.DataFrame()
-    figures = draw(s, grids, stem(name)) if draw else []
+    with open_backend(backend, scheduler, plugins=plugins, log=log) as pool:  # one cluster for every stage of every grid
+        done = {n: grid(n) for n in sources}
+        grids = {n: (cells, rows) for n, (cells, rows, _) in done.items()}
+        rows = pd.concat([r for _, r, _ in done.values()], ignore_index=True) if done else pd.DataFrame()
+        table = pd.concat([t for _, _, t in done.values()], ignore_index=True) if done else pd.DataFrame()
+        figures = draw(s, grids, stem(name)) if draw else []
     return rows, table, figures
