@@ -111,7 +111,7 @@ class Linear(Strategy):
 
     def nbytes(self):
         c = self.codes
-        return BLOCK * c.shape[1] * 8 if isinstance(c, np.memmap) else c.nbytes
+        return min(BLOCK, c.shape[0]) * c.shape[1] * 8 if isinstance(c, np.memmap) else c.nbytes
 
     def _blocks(self):
         c = self.codes

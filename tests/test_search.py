@@ -201,6 +201,21 @@ def test_bench_search_rows_resume_and_figure(tmp_path):
     np.testing.assert_array_equal(np.asarray(d1), np.asarray(d2))
 
 
+def test_fitted_codes_are_real_codes_replicated_with_noise(tmp_path):
+    kw = {"sizes": ["4000"], "bits": [16], "strategies": ["linear", "mih"], "codes": "lsh", "dataset": "digits",
+          "features": "pixels", "queries": [40], "k": 5, "truth_queries": 20, "figure": False,
+          "log": lambda _: None}
+    rows = bench_search(out=tmp_path / "a.csv", workdir=tmp_path / "a", **kw)
+    assert (rows["codes"] == "lsh:pixels").all() and rows["exact"].all()
+    again = bench_search(out=tmp_path / "b.csv", workdir=tmp_path / "b", **kw)
+    files = sorted((tmp_path / "a").glob("*.npy")), sorted((tmp_path / "b").glob("*.npy"))
+    assert files[0][0].read_bytes() == files[1][0].read_bytes()  # same seed, same codes
+    db = np.load(files[0][0])
+    n_base = len(np.unique(db[:1000], axis=0))
+    assert len(np.unique(db, axis=0)) > n_base  # copies past the first carry bit noise
+    assert len(again) == len(rows)
+
+
 def test_skips_a_strategy_projected_too_slow(tmp_path):
     rows = bench_search(["2000"], [64], strategies=["linear"], queries=[50], k=5, out=tmp_path / "s.csv",
                         workdir=tmp_path / "w", truth_queries=5, max_seconds=1e-9, figure=False, log=lambda _: None)
