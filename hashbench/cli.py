@@ -5,6 +5,7 @@ User errors (:class:`InputError`) print one line and exit with code 2, no traceb
 """
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -163,34 +164,52 @@ def _comma_list(text: str, arg: str, convert=str) -> list:
         raise InputError(f"{arg}: expected a comma-separated list, got {text!r}") from None
 
 
+def _n_labelled(text):
+    """``--n-labelled 1000,2000,all`` -> [1000, 2000, "all"] (a grid axis); None -> None."""
+    if text is None:
+        return None
+    return _comma_list(text, "--n-labelled", lambda t: t if t == "all" else int(t))
+
+
+def _experiment(args):
+    """The grid of ``run`` (and ``show``): from ``--config FILE.toml``, or built from the flags."""
+    from . import config
+
+    flags = [f"--{k.replace('_', '-')}" for k in ("methods", "bits", "features", "dataset", "protocol", "seed",
+                                                    "seeds", "n_labelled") if getattr(args, k, None) is not None]
+    flags += ["--param"] if getattr(args, "param", None) else []
+    if getattr(args, "config", None) is not None:
+        if flags:
+            raise InputError(f"--config describes the whole grid; drop {', '.join(flags)} (or edit the file)")
+        return config.load(args.config)
+    if args.methods is None:
+        raise InputError("give --methods (e.g. lsh,itq,ksh) or --config FILE.toml")
+    if args.seed is not None and getattr(args, "seeds", None) is not None:
+        raise InputError("give --seed or --seeds, not both")
+    seeds = _comma_list(args.seeds, "--seeds", int) if getattr(args, "seeds", None) is not None else [args.seed or 0]
+    return config.from_flags(
+        methods=_comma_list(args.methods, "--methods"),
+        bits=_comma_list(str(args.bits), "--bits", int) if args.bits is not None else config.DEFAULT_BITS,
+        seeds=seeds,
+        features=_comma_list(args.features, "--features") if args.features else None,
+        datasets=_comma_list(args.dataset, "--dataset") if args.dataset else ["auto"],
+        protocols=_comma_list(args.protocol, "--protocol") if args.protocol else None,
+        n_labelled=_n_labelled(args.n_labelled),
+        params=getattr(args, "param", None) or (),
+    )
+
+
 def _cmd_run(args) -> int:
     from .backends import open_backend
-    from .experiment import plan_cells, run_grid
+    from .experiment import run_grid
     from .results import format_table
 
     def log(line):
         print(line, file=sys.stderr)
 
-    if args.seed is not None and args.seeds is not None:
-        raise InputError("give --seed or --seeds, not both")
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}")
-    seeds = _comma_list(args.seeds, "--seeds", int) if args.seeds is not None else [args.seed or 0]
-    n_labelled = None
-    if args.n_labelled is not None:
-        n_labelled = "all" if args.n_labelled == "all" else _comma_list(args.n_labelled, "--n-labelled", int)[0]
-    cells = plan_cells(
-        methods=_comma_list(args.methods, "--methods"),
-        bits=_comma_list(args.bits, "--bits", int),
-        seeds=seeds,
-        features=_comma_list(args.features, "--features") if args.features else None,
-        dataset=args.dataset,
-        protocol=args.protocol,
-        n_labelled=n_labelled,
-        data_dir=args.data_dir,
-        log=log,
-        params=_params(args.param),
-    )
+    cells = _experiment(args).cells(data_dir=args.data_dir, log=log)
     with open_backend(args.backend, args.scheduler, plugins=getattr(args, "plugin", ()), log=log) as backend:
         rows = run_grid(cells, args.out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
                         store=args.store, log=log, retrain=args.retrain, backend=backend)
@@ -210,6 +229,12 @@ def _cmd_reproduce(args) -> int:
 
     budget = int(args.budget) if args.budget.isdigit() else args.budget
     protocols = _comma_list(args.protocol, "--protocol") if args.protocol else None
+    if args.print_config:
+        from .reproduce import print_config
+
+        print(print_config(args.name, dataset=args.dataset, budget=budget, protocols=protocols, seed=args.seed,
+                           data_dir=args.data_dir), end="")
+        return 0
     rows, table, figures = reproduce(
         args.name, dataset=args.dataset, budget=budget, protocols=protocols, seed=args.seed,
         out_dir=args.out_dir, jobs=args.jobs, force=args.force, retrain=args.retrain, data_dir=args.data_dir,
@@ -246,18 +271,11 @@ def _cmd_bench_search(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    from .experiment import plan_cells
     from .figures import plan_show, show
 
     budget = int(args.budget) if args.budget.isdigit() else args.budget
-    n_labelled = None
-    if args.n_labelled is not None:
-        n_labelled = "all" if args.n_labelled == "all" else _comma_list(args.n_labelled, "--n-labelled", int)[0]
-    cells = plan_show(plan_cells(
-        methods=_comma_list(args.methods, "--methods"), bits=[args.bits], seeds=[args.seed],
-        features=_comma_list(args.features, "--features") if args.features else None, dataset=args.dataset,
-        protocol=args.protocol, n_labelled=n_labelled, data_dir=args.data_dir,
-        log=lambda line: print(line, file=sys.stderr)), budget)
+    cells = plan_show(_experiment(args).cells(data_dir=args.data_dir, log=lambda line: print(line, file=sys.stderr)),
+                      budget)
     queries = _comma_list(args.queries, "--queries", int) if args.queries else None
     paths = show(cells, args.out, queries=queries, n_failed=args.failed, n_successful=args.successful, k=args.top,
                  seed=args.seed, data_dir=args.data_dir, store=args.store, codes=args.codes or None)
@@ -290,7 +308,7 @@ def _cmd_report(args) -> int:
 
 
 def _params(texts) -> dict:
-    """``--param KEY=VALUE`` options as a dict (VALUE read as JSON, else a string)."""
+    """``features extract --param KEY=VALUE`` options as a dict (VALUE read as JSON, else a string)."""
     from .features import parse_param
 
     params = {}
@@ -300,6 +318,22 @@ def _params(texts) -> dict:
             raise InputError(f"--param: {key} given twice")
         params[key] = value
     return params
+
+
+def _cmd_methods(args) -> int:
+    from .features.base import EXTRACTORS
+    from .features.base import ORIGINS as EXTRACTOR_ORIGINS
+    from .hashers import HASHERS
+    from .hashers.base import describe_method
+
+    for name in sorted(HASHERS):
+        d = describe_method(name)
+        print(f"{name}  ({d['label']}; {d['origin']})  {d['doc']}")
+        print(f"    input: {d['input']}; declares: {', '.join(d['declares']) or 'nothing (unsupervised)'}")
+        print("    parameters: " + ", ".join(f"{k}={v!r}" for k, v in d["params"].items()))
+    print()
+    print("extractors: " + ", ".join(f"{n} ({EXTRACTOR_ORIGINS[n]})" for n in sorted(EXTRACTORS)))
+    return 0
 
 
 def _cmd_features(args) -> int:
@@ -360,7 +394,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hashbench", description="Learning-to-hash image retrieval under one "
                                 "protocol with exact metrics; reproduces Deep Supervised Hashing (CVPR 2016).")
     p.add_argument("--version", action="version", version=f"hashbench {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    plugin = argparse.ArgumentParser(add_help=False)  # --plugin, on every command (main() reads it first)
+    plugin.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first: it registers its methods or extractors (repeatable)")
+    with_plugin = functools.partial(argparse.ArgumentParser, parents=[plugin])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=with_plugin)
+    from .hashers import HASHERS
+
+    methods = ", ".join(sorted(HASHERS))
 
     e = sub.add_parser("evaluate", help="score codes of any method under the hashbench metrics")
     e.add_argument("--query-codes", help=".npy (n, k) {0,1} or +-1, or packed uint8 with --bits")
@@ -389,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     ds.set_defaults(func=_cmd_datasets)
     sp = sub.add_parser("split", help="write a protocol's split as list files for other codebases, or read them back")
-    spsub = sp.add_subparsers(dest="split_command", required=True)
+    spsub = sp.add_subparsers(dest="split_command", required=True, parser_class=with_plugin)
     se = spsub.add_parser("export", help="train.txt, test.txt (queries), database.txt: 'NAME 0 1 0 ...' per image")
     se.add_argument("protocol", help="a protocol (see `hashbench datasets`), NAME@K included")
     se.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
@@ -403,20 +444,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=_cmd_split)
 
     r = sub.add_parser("run", help="fit, encode and score a grid of cells; one CSV row per cell, resumable")
-    r.add_argument("--methods", required=True, help="comma list of hashing methods, e.g. lsh,cca-itq,ksh")
-    r.add_argument("--bits", default="12,24,36,48", help="comma list of code lengths (default 12,24,36,48)")
+    r.add_argument("--config", metavar="FILE.toml", help="the whole grid as a TOML file (datasets, protocols, "
+                   "features, methods with their own parameter grids, bits, seeds, n_labelled; see "
+                   "`hashbench reproduce table1 --print-config`); replaces the grid flags below")
+    r.add_argument("--methods", help=f"comma list of hashing methods: {methods} (`hashbench methods` "
+                   "describes them)")
+    r.add_argument("--bits", help="comma list of code lengths (default 12,24,36,48)")
     r.add_argument("--features", help="comma list of extractors for feature methods (default: gist for images "
                    "of 32 px or more, else pixels); methods that take images ignore it")
-    r.add_argument("--dataset", default="auto", help="default auto: the protocol's dataset, else cifar10 when "
+    r.add_argument("--dataset", help="comma list; default auto: the protocol's dataset, else cifar10 when "
                    "found, else the bundled digits; list:FOLDER for images given by list files")
-    r.add_argument("--protocol", help="split protocol (default: the dataset's default; see `hashbench datasets`)")
+    r.add_argument("--protocol", help="comma list of split protocols (default: the dataset's default; see "
+                   "`hashbench datasets`)")
     r.add_argument("--seed", type=int, help="one seed for split, hasher and labelled subset (default 0)")
     r.add_argument("--seeds", help="comma list of seeds, one cell each")
-    r.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="hasher parameter for every method, repeatable, e.g. n_anchors=1000 (KSH) or "
-                   "schedule=paper (DSH); VALUE is JSON or a word")
-    r.add_argument("--n-labelled", help="labelled training images for supervised methods that take it: a count "
-                   "or all (default: each method's own default)")
+    r.add_argument("--param", action="append", default=[], metavar="[METHOD.]KEY=VALUE",
+                   help="hasher parameter, repeatable: ksh.n_anchors=1000 for one method, a bare KEY for every "
+                   "selected method that takes it (an error if none does); a comma list is a grid axis "
+                   "(ksh.n_anchors=300,1000); VALUE is JSON or a word")
+    r.add_argument("--n-labelled", help="comma list (a grid axis) of labelled training images for methods that "
+                   "learn from a labelled subset: counts or all (default: each method's own default)")
     r.add_argument("--out", default="results/run.csv", help="result CSV; cells already in it are skipped "
                    "(default results/run.csv)")
     r.add_argument("--force", action="store_true", help="rerun cells already in --out and replace their rows "
@@ -450,8 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--retrain", action="store_true", help="as --force, and train the cells' models again")
     rp.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     rp.add_argument("--store", help="feature store folder (default features/)")
+    rp.add_argument("--print-config", action="store_true", help="print the experiment's grids as a `run --config` "
+                    "TOML file and exit (nothing runs; grids whose features or models come from an earlier "
+                    "stage name the files that stage writes)")
     _backend_options(rp)
     rp.set_defaults(func=_cmd_reproduce)
+
+    me = sub.add_parser("methods", help="list every hashing method: origin (built-in or plugin), declarations, "
+                        "parameters with defaults; and the feature extractors")
+    me.set_defaults(func=_cmd_methods)
 
     sh = sub.add_parser("show", help="top-10 retrievals of each method side by side, true matches framed in red "
                         "(the supplementary's Figures 7-18)")
@@ -459,10 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "lsh,itq,cca-itq,ksh,dsh); the last one ranks the failed and successful cases")
     sh.add_argument("--bits", type=int, default=48, help="code length (default 48, as the paper's figures)")
     sh.add_argument("--features", help="comma list of extractors for feature methods (default as `run`)")
-    sh.add_argument("--dataset", default="auto", help="default auto: as `run`")
+    sh.add_argument("--dataset", help="default auto: as `run`")
     sh.add_argument("--protocol", help="split protocol (default: the dataset's default)")
     sh.add_argument("--seed", type=int, default=0, help="split, hasher and tie-break seed (default 0)")
-    sh.add_argument("--n-labelled", help="labelled training images for supervised methods that take it (as `run`)")
+    sh.add_argument("--n-labelled", help="comma list of labelled training images, one row per value (as `run`)")
     sh.add_argument("--budget", default="quick", help="DSH schedule when its model is not trained yet: quick "
                     "(default), paper, or an iteration count")
     sh.add_argument("--queries", help="comma list of dataset indices of query images to show, one figure each; "
@@ -488,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     rpt.set_defaults(func=_cmd_report)
 
     f = sub.add_parser("features", help="compute feature matrices into the feature store")
-    fsub = f.add_subparsers(dest="features_command", required=True)
+    fsub = f.add_subparsers(dest="features_command", required=True, parser_class=with_plugin)
     fe = fsub.add_parser("extract", help="features of every image of a dataset, reused when already stored")
     fe.add_argument("name", help="extractor: gist, pixels, cnn-cls, cnn-ours")
     fe.add_argument("--dataset", required=True, help="cifar10, nuswide or digits")
@@ -524,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--store", help="feature store folder (default features/)")
     bs.set_defaults(func=_cmd_bench_search)
     rs = sub.add_parser("results", help="maintain result files")
-    rsub = rs.add_subparsers(dest="results_command", required=True)
+    rsub = rs.add_subparsers(dest="results_command", required=True, parser_class=with_plugin)
     rm = rsub.add_parser("migrate", help="rewrite result files of an older schema in the current one (once)")
     rm.add_argument("files", nargs="+", metavar="FILE", help="result CSVs")
     rm.set_defaults(func=_cmd_results)
@@ -563,7 +617,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _plugins(argv) -> list[str]:
+    """The ``--plugin`` modules in ``argv``, read before the full parser is built so that
+    ``--help`` lists their methods."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    return pre.parse_known_args(argv)[0].plugin
+
+
 def main(argv=None) -> int:
+    from .plugins import load_plugins
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), "hashbench")
+    try:
+        load_plugins(_plugins(argv))  # before any work: a broken plugin is one line, exit 2
+    except InputError as e:
+        print(f"hashbench {command}: error: {e}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

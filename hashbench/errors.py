@@ -3,3 +3,7 @@
 
 class InputError(ValueError):
     """Input that the user can fix (a wrong shape, a missing file, an unknown name)."""
+
+
+class NameClash(ValueError):
+    """A second method or extractor registered under a name already taken."""

@@ -16,7 +16,6 @@ cell's codes (:mod:`hashbench.storedcodes`), so metrics are recomputed without f
 
 import functools
 import hashlib
-import inspect
 import json
 import os
 import platform
@@ -33,8 +32,9 @@ from .datasets import load_dataset, resolve_dataset
 from .errors import InputError
 from .features import FeatureStore, format_param, get_extractor, parse_param
 from .hashers import HASHERS, get_hasher
-from .hashers.base import check_n_bits
+from .hashers.base import MAX_BITS
 from .metrics import evaluate
+from .params import SEED, Interval, Options, check
 from .protocols import default_protocol, get_protocol
 from .provenance import (
     canonical_device,
@@ -134,27 +134,23 @@ def make_cell(dataset: str, protocol: str, features: str, method: str, bits: int
               n_labelled: int | str | None = None, **params) -> Cell:
     """A validated cell in canonical form. ``n_labelled`` (a count, ``"all"``, or None for the
     method's own default) is recorded as the value the method will use, and dropped for
-    methods without that parameter; ``features`` is dropped for methods that take images;
-    ``params`` equal to the method's defaults are dropped, so one setting has one key;
-    settings without effect on results go to ``Cell.settings``, and ``device`` is kept only
-    when it is not the CPU (:func:`provenance.canonical_device`)."""
+    methods that do not declare ``uses_labelled_subset``; ``features`` is dropped for methods
+    that take images; ``params`` equal to the method's defaults are dropped, so one setting
+    has one key; settings without effect on results go to ``Cell.settings``, and ``device``
+    is kept only when it is not the CPU (:func:`provenance.canonical_device`)."""
     if method not in HASHERS:
         get_hasher(method)  # raises the InputError that lists the known methods
     cls = HASHERS[method]
-    check_n_bits(bits)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be an integer >= 0, got {seed!r}")
-    defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
-                if p.default is not inspect.Parameter.empty}
-    if "n_labelled" in defaults:
+    check(bits, "n_bits", Interval(int, 1, MAX_BITS))
+    check(seed, "seed", SEED)
+    defaults = cls().get_params(deep=False)
+    if cls.uses_labelled_subset:
         if n_labelled is None:
             n_labelled = defaults["n_labelled"]
         if n_labelled is None or n_labelled == "all":
             labelled = "all"
-        elif isinstance(n_labelled, (int, np.integer)) and not isinstance(n_labelled, bool) and n_labelled >= 1:
-            labelled = str(int(n_labelled))
         else:
-            raise InputError(f"n_labelled must be a positive integer or 'all', got {n_labelled!r}")
+            labelled = str(check(n_labelled, "n_labelled", [Interval(int, 1, None), Options("all")]))
     else:
         labelled = ""
     params, settings = split_settings(params)
@@ -175,20 +171,26 @@ def make_cell(dataset: str, protocol: str, features: str, method: str, bits: int
         params=dumps(params),
         settings=dumps(settings),
     )
-    cell.hasher()  # refuse unknown parameters now, not after other cells ran
+    cell.hasher().check_params()  # refuse unknown or bad parameters now, not after other cells ran
     return cell
 
 
 def plan_cells(methods, bits, seeds, features=None, dataset: str = "auto", protocol: str | None = None,
-               n_labelled=None, data_dir=None, log=None, params=None) -> list[Cell]:
-    """The cells of ``hashbench run``: every method x features x bits x seed, in that order,
-    without repeats. Defaults: ``dataset="auto"`` is the protocol's dataset when a protocol
-    is given, else CIFAR-10 when found, else the bundled digits; the protocol is the
-    dataset's default; ``features`` is ``["gist"]`` (the paper's hand-crafted features) for
-    images of at least 32 pixels a side and ``["pixels"]`` for smaller ones (8x8 digits),
-    where GIST's 4x4 grid of Gabor responses has next to nothing to describe. ``params`` are
-    further hasher parameters given to every method (``n_anchors`` for KSH, ``schedule`` for
-    DSH). ``log`` receives a line for each default it resolved."""
+               n_labelled=None, data_dir=None, log=None) -> list[Cell]:
+    """The cells of one dataset and protocol: every method x features x bits x seed x
+    n_labelled, in that order, without repeats. ``methods`` holds names or ``(name, params)``
+    pairs (one pair per point of a method's own parameter grid; :mod:`hashbench.config`
+    expands the grids). ``n_labelled`` is None (each method's default), one value, or a list:
+    a grid axis for methods that declare ``uses_labelled_subset`` (others get one cell).
+
+    Defaults: ``dataset="auto"`` is the protocol's dataset when a protocol is given, else
+    CIFAR-10 when found, else the bundled digits; the protocol is the dataset's default;
+    ``features`` is ``["gist"]`` (the paper's hand-crafted features) for images of at least
+    32 pixels a side and ``["pixels"]`` for smaller ones (8x8 digits), where GIST's 4x4 grid
+    of Gabor responses has next to nothing to describe. ``log`` receives a line for each
+    default it resolved."""
+    methods = [(m, {}) if isinstance(m, str) else (m[0], dict(m[1])) for m in methods]
+    labelled = n_labelled if isinstance(n_labelled, (list, tuple)) else [n_labelled]
     notices = []
     if protocol is not None:
         proto = get_protocol(protocol)
@@ -202,18 +204,22 @@ def plan_cells(methods, bits, seeds, features=None, dataset: str = "auto", proto
         protocol = default_protocol(dataset)
         notices += [notice] if notice else []
         notices.append(f"protocol: {protocol} (the default for {dataset}): {get_protocol(protocol).description}")
+    for m, _ in methods:
+        if m not in HASHERS:
+            get_hasher(m)  # the InputError listing the methods, before any data is loaded
     if not features:
         h, w = _dataset(dataset, None if data_dir is None else str(data_dir)).images.shape[1:3]
         features = ["gist"] if min(h, w) >= 32 else ["pixels"]
-        if any(HASHERS.get(m) is not None and HASHERS[m].input_kind != IMAGES for m in methods):
+        if any(HASHERS[m].input_kind != IMAGES for m, _ in methods):
             notices.append(f"features: {features[0]} (the default for {h}x{w} images)")
     for f in features:
         extractor(f)  # an unknown name fails before anything runs
-    reserved = sorted({"n_bits", "bits", "seed", "n_labelled"} & set(params or {}))
-    if reserved:
-        raise InputError(f"--param {reserved[0]}: give it with its own option (--bits, --seed, --n-labelled)")
-    cells = [make_cell(dataset, protocol, f, m, b, s, n_labelled, **(params or {}))
-             for m in methods for f in features for b in bits for s in seeds]
+    for m, params in methods:
+        reserved = sorted({"n_bits", "bits", "seed", "n_labelled"} & set(params))
+        if reserved:
+            raise InputError(f"{m}: parameter {reserved[0]} is a grid axis; give it as bits, seeds or n_labelled")
+    cells = [make_cell(dataset, protocol, f, m, b, s, nl, **params)
+             for m, params in methods for f in features for b in bits for s in seeds for nl in labelled]
     if log:  # only now that every cell is valid: a user error comes alone
         for line in notices:
             log(line)
@@ -246,14 +252,15 @@ def _features(dataset: str, data_dir: str | None, features: str, store: str | No
 
 def prepare(cell: Cell, data_dir=None, store=None, models=None):
     """What fitting a cell needs: (dataset, split, unfitted hasher, inputs X of every image).
-    A hasher with a ``checkpoint`` parameter (DSH) gets :func:`model_path` under ``models``,
-    so its fit trains there once and loads the finished model ever after."""
+    A hasher that declares ``trains_model_file`` (DSH) gets :func:`model_path` under
+    ``models`` as its ``checkpoint``, so its fit trains there once and loads the finished
+    model ever after."""
     data_dir = None if data_dir is None else str(data_dir)
     store = None if store is None else str(store)
     ds = _dataset(cell.dataset, data_dir)
     split = get_protocol(cell.protocol).split(ds, cell.seed)
     hasher = cell.hasher()
-    if "checkpoint" in hasher.get_params() and hasher.checkpoint is None:
+    if hasher.trains_model_file and hasher.checkpoint is None:
         path = model_path(cell, split, models)
         path.parent.mkdir(parents=True, exist_ok=True)
         hasher.set_params(checkpoint=str(path))
@@ -263,11 +270,11 @@ def prepare(cell: Cell, data_dir=None, store=None, models=None):
 
 
 def fit_cell(ds, split, hasher, X):
-    """Fit a prepared hasher on the split's training part. A hasher whose ``fit`` takes
-    ``eval_set`` (DSH) also gets the split's queries, never trained on, to record its test
-    loss while training (supplementary Figure 4)."""
+    """Fit a prepared hasher on the split's training part. A hasher that declares
+    ``monitors_held_out`` (DSH) also gets the split's queries, never trained on, to record its
+    test loss while training (supplementary Figure 4)."""
     extra = {}
-    if "eval_set" in inspect.signature(hasher.fit).parameters:
+    if hasher.monitors_held_out:
         extra["eval_set"] = (X[split.query], ds.labels[split.query])
     return hasher.fit(X[split.train], ds.labels[split.train] if hasher.supervised else None, **extra)
 
@@ -303,7 +310,7 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     ``map`` is always over the whole ranking; ``map_at_k`` is filled for protocols scored at a
     cut-off (``Protocol.topk``). Timings: ``train_s`` is ``fit``, ``encode_s`` encoding the query and database parts,
     ``rank_s`` the whole ``metrics.evaluate`` call (ranking plus every metric). Loading data
-    and features (cached per process) is not timed. A hasher with a ``checkpoint`` parameter
+    and features (cached per process) is not timed. A hasher that declares ``trains_model_file``
     (DSH) trains into :func:`model_path` under ``models`` and loads it when it is finished
     there: ``fit`` then says ``loaded`` and ``train_s`` is empty (it is only ever a training
     time); ``model_sha256`` is that file's content."""
@@ -319,7 +326,7 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     scores = score(split, ds.labels, query_codes, db_codes, cell.bits)
     t3 = time.perf_counter()
     fit = getattr(hasher, "fit_mode_", "trained")
-    own = hasher.get_params().get("checkpoint")
+    own = hasher.checkpoint if hasher.trains_model_file else None
     if own is not None:
         files["checkpoint"] = str(own)
 
@@ -342,9 +349,9 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
 
 def _model_file(cell: Cell, data_dir=None, models=None) -> Path | None:
     """The model file a cell trains (or loads), or None for a method that keeps none."""
-    params = cell.hasher().get_params()
-    if "checkpoint" not in params:
+    if not HASHERS[cell.method].trains_model_file:
         return None
+    params = cell.hasher().get_params()
     if params["checkpoint"] is not None:
         return Path(params["checkpoint"])
     ds = _dataset(cell.dataset, data_dir)
@@ -370,9 +377,18 @@ def shared_folders(cells, store=None, models=None, alongside=()) -> list[Path]:
     folders = []
     if any(c.features != IMAGES for c in cells):
         folders.append(FeatureStore(store).root)
-    if alongside or any("checkpoint" in c.hasher().get_params() for c in cells):
+    if alongside or any(HASHERS[c.method].trains_model_file for c in cells):
         folders.append(Path(models or MODELS_DIR))
     return folders
+
+
+def _worker_cell(plugins, cell: Cell, data_dir, store, models) -> dict:
+    """``run_cell`` in a worker process, after loading the parent's plugins there (a fresh
+    process knows only the built-in methods)."""
+    from .plugins import load_plugins
+
+    load_plugins(plugins)
+    return run_cell(cell, data_dir, store, models)
 
 
 def stale_cells(cells, out, data_dir=None, models=None) -> set[tuple[str, ...]]:
@@ -408,9 +424,9 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     never train it twice at once: the first trains it, the others wait for a second wave and
     load it. On a cluster, every worker must first see the folders of :func:`shared_folders`.
     ``alongside``: other zero-argument tasks (picklable) run in the same pool beside the
-    first wave (with ``jobs=1``, before it); their results are dropped."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InputError(f"jobs must be a positive integer, got {jobs!r}")
+    first wave (with ``jobs=1``, before it); their results are dropped. Workers (processes or
+    a cluster's) load the plugins the cells' methods come from (:func:`plugins.worker_modules`)."""
+    jobs = check(jobs, "jobs", Interval(int, 1, None))
     data_dir = None if data_dir is None else str(data_dir)
     store = None if store is None else str(store)
     check_output(out)
@@ -436,13 +452,16 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
             task()
         rows = (run_cell(c, data_dir, store, models) for c in todo)
     else:
+        from .plugins import worker_modules
+
         pool = backend or Processes(jobs)
+        cell_in_worker = functools.partial(_worker_cell, tuple(worker_modules(c.method for c in todo)))
         first, second = model_waves(todo, data_dir, models)
 
         def waves():
-            yield from pool.run(run_cell, first, (data_dir, store, models), alongside)
+            yield from pool.run(cell_in_worker, first, (data_dir, store, models), alongside)
             if second:
-                yield from pool.run(run_cell, second, (data_dir, store, models))
+                yield from pool.run(cell_in_worker, second, (data_dir, store, models))
 
         rows = waves()
     folder = storedcodes.codes_dir(out)

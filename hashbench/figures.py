@@ -21,7 +21,10 @@ import pandas as pd
 
 from .errors import InputError
 from .experiment import Cell, _dataset, fit_cell, make_cell, prepare
+from .hashers import HASHERS
+from .hashers.base import method_label
 from .labels import relevance_matrix
+from .params import Interval, Options, check
 from .protocols import get_protocol
 from .ranking import stable_topk
 
@@ -66,26 +69,23 @@ class Retrieval:
 
 def name_of(cell: Cell) -> str:
     """A row title: the method, and its features (without parameters) unless it takes images."""
-    from .plots import METHOD_LABELS
-
-    name = METHOD_LABELS.get(cell.method, cell.method)
+    name = method_label(cell.method)
     return name if cell.features == "images" else f"{name} ({cell.features.split(':')[0]})"
 
 
 def plan_show(cells, budget="quick") -> list[Cell]:
-    """The cells of ``hashbench show``: those of ``hashbench run``, with the ``schedule`` of
-    the methods that have one (DSH) set to ``budget`` (``"quick"``, ``"paper"`` or an
+    """The cells of ``hashbench show``: those of ``hashbench run``, with the training budget
+    of the methods that declare a ``budget_param`` (DSH's ``schedule``) set to ``budget`` (``"quick"``, ``"paper"`` or an
     iteration count). The schedule is part of a cell, so its model is the one ``run`` and
     ``reproduce --budget`` trained with that schedule: loaded from the model cache, trained
     only when missing."""
-    if budget not in ("quick", "paper") and not (isinstance(budget, int) and not isinstance(budget, bool)
-                                                  and budget > 0):
-        raise InputError(f"--budget must be quick, paper or a positive iteration count, got {budget!r}")
+    check(budget, "--budget", [Options("quick", "paper"), Interval(int, 1, None)])
     out = []
     for c in cells:
         params = {**json.loads(c.params), **json.loads(c.settings)}
-        if "schedule" in c.hasher().get_params():
-            params["schedule"] = budget
+        param = HASHERS[c.method].budget_param
+        if param is not None:
+            params[param] = budget
         labelled = c.n_labelled if c.n_labelled in ("", "all") else int(c.n_labelled)
         labelled = labelled or None
         out.append(make_cell(c.dataset, c.protocol, c.features, c.method, c.bits, c.seed, labelled, **params))

@@ -33,6 +33,7 @@ from torch import nn
 
 from .errors import InputError
 from .io import atomic_write
+from .params import Interval, check
 
 FC_DIM = 500
 
@@ -257,9 +258,8 @@ def get_schedule(schedule, finetune: bool = False) -> Schedule:
         if schedule not in ("quick", "paper"):
             raise InputError(f"schedule must be 'quick', 'paper', 'paper:N' or an iteration count, got {schedule!r}")
         return SCHEDULES[schedule + suffix]
-    if isinstance(schedule, bool) or not isinstance(schedule, (int, np.integer)) or schedule < 1:
-        raise InputError(f"schedule must be 'quick', 'paper', 'paper:N' or a positive iteration count, got {schedule!r}")
-    return _shortened(SCHEDULES["quick" + suffix], int(schedule))
+    n = check(schedule, "schedule", Interval(int, 1, None))
+    return _shortened(SCHEDULES["quick" + suffix], n)
 
 
 def _shortened(base: Schedule, iterations: int) -> Schedule:

@@ -22,12 +22,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .io import atomic_write  # noqa: E402
 
 DPI = 150
-METHOD_LABELS = {"lsh": "LSH", "itq": "ITQ", "cca-itq": "CCA-ITQ", "ksh": "KSH", "dsh": "DSH"}
 
 
 def label(row) -> str:
-    """The legend text of a result row: method, and its features unless it takes images."""
-    name = METHOD_LABELS.get(row["method"], row["method"])
+    """The legend text of a result row: the method's declared ``label`` (its name when it
+    is not registered), and its features unless it takes images."""
+    from .hashers.base import method_label
+
+    name = method_label(row["method"])
     return name if row["features"] == "images" else f"{name} ({row['features']})"
 
 

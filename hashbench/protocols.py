@@ -32,6 +32,7 @@ import numpy as np
 
 from .datasets import Dataset
 from .errors import InputError
+from .params import SEED, check
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,8 +106,7 @@ class Protocol:
         """The split of ``dataset`` for ``seed``; InputError for a wrong dataset or seed."""
         if not self.applies_to(dataset.name):
             raise InputError(f"protocol {self.name} is for dataset {self.dataset}, not {dataset.name}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise InputError(f"seed: must be a non-negative integer, got {seed!r}")
+        seed = check(seed, "seed", SEED)
         train, query, database = (np.asarray(a, np.int64) for a in self.make(dataset, np.random.default_rng(seed)))
         split = Split(self.name, int(seed), train, query, database, self.exclude_self)
         self._check(split, len(dataset))

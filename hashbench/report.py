@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .hashers.base import method_label
 from .io import atomic_write
 from .reproduce import EXPERIMENTS, FIGURES, compare, variant
 from .results import KEY_COLUMNS, METRIC_COLUMNS, load_baselines, read_results, row_key
@@ -53,8 +54,6 @@ TABLE_PAGES = {"leaderboard": "Leaderboard", "search-speed": "Search speed"}
 SITE_MARKER = ".hashbench-report"  # marks a folder this module wrote, so --out never replaces another
 SCREENSHOT = "report-index.png"  # the README's picture of the site, not a result figure
 IMAGE_SUFFIXES = (".png", ".svg")
-METHOD_LABELS = {"lsh": "LSH", "itq": "ITQ", "cca-itq": "CCA-ITQ", "ksh": "KSH", "dsh": "DSH",
-                 "dsh-ensemble": "DSH ensemble"}
 FEATURE_LABELS = {"gist": "Hand (GIST)", "cnn-cls": "CNN-cls", "cnn-ours": "CNN-ours"}
 ROW_COLUMNS = ("protocol", "features", "method", "bits", "seed", "n_labelled", "variant", "map",
                "map_expected", "precision_r2", "empty_r2_fraction", "train_s")
@@ -210,7 +209,8 @@ def _short(features: str) -> str:
 
 
 def _method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
+    """The method's declared ``label`` (plugins included), its name when it is not registered."""
+    return method_label(method)
 
 
 def _feature_label(features: str) -> str:

@@ -46,6 +46,7 @@ from .backends import open_backend
 from .errors import InputError
 from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run_grid
 from .io import atomic_write
+from .params import Interval, Options, check
 from .protocols import get_protocol
 from .results import load_baselines
 from .storedcodes import codes_dir
@@ -74,6 +75,7 @@ class Setup:
     store: str | None = None
     models: Path = MODELS_DIR
     retrain_before: float | None = None  # --retrain: model files older than this are trained again
+    dry: bool = False  # plan only (``--print-config``): train no model that a later stage needs
 
     def hand_features(self) -> str:
         """GIST for real photographs; raw pixels for 8x8 digits, where GIST has little to see."""
@@ -119,7 +121,7 @@ def _classifier(s: Setup) -> Path:
     path = s.models / s.dataset / f"cnn-cls-s{s.seed}-{budget}.pt"
     if path.is_file() and s.retrain_before is not None and path.stat().st_mtime < s.retrain_before:
         path.unlink()
-    if not path.is_file():
+    if not path.is_file() and not s.dry:
         path.parent.mkdir(parents=True, exist_ok=True)
         record = train_classifier(path, seed=s.seed, schedule=s.budget, protocol=s.protocols[0],
                                   data_dir=s.data_dir, command="hashbench reproduce table4")
@@ -338,6 +340,41 @@ FIGURES: dict[str, tuple[tuple[str, ...], Callable]] = {
 NAMES = tuple(sorted({*EXPERIMENTS, *FIGURES}))
 
 
+def _setup(name, dataset, budget, protocols, seed, data_dir, store, models, retrain=False, dry=False) -> Setup:
+    """The checked setup of a reproduction (every argument checked before anything runs)."""
+    if name not in NAMES:
+        raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
+    if dataset not in PROTOCOLS:
+        raise InputError(f"--dataset: reproduce runs on {', '.join(PROTOCOLS)}, not {dataset!r}")
+    check(budget, "--budget", [Options("quick", "paper"), Interval(int, 1, None)])
+    if name == "table4" and dataset == "nuswide":
+        raise InputError("table4 is a CIFAR-10 experiment (its CNN-cls features need single-label classes)")
+    protocols = tuple(protocols or PROTOCOLS[dataset])
+    for p in protocols:
+        if get_protocol(p).dataset != dataset:
+            raise InputError(f"--protocol {p} is for dataset {get_protocol(p).dataset}, not {dataset}")
+    return Setup(dataset, protocols, budget, seed, None if data_dir is None else str(data_dir),
+                 None if store is None else str(store), Path(models) if models else MODELS_DIR,
+                 time.time() if retrain else None, dry)
+
+
+def print_config(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
+                 data_dir=None, models=None) -> str:
+    """The grids ``reproduce NAME`` runs, as one ``run --config`` TOML file (nothing runs or
+    trains). Stages are flattened: cells whose features or starting model come from an earlier
+    stage name the files that stage writes under ``runs/models/``."""
+    from .config import from_cells, to_toml
+
+    s = _setup(name, dataset, budget, protocols, seed, data_dir, None, models, dry=True)
+    sources = FIGURES.get(name, ((name,), None))[0]
+    if not sources:
+        raise InputError(f"{name} draws from no grid (it is `hashbench show`'s figure); nothing to print")
+    cells = [c for n in sources for c in EXPERIMENTS[n](s, lambda cells, alongside=(): None)]
+    note = (f"hashbench reproduce {name} --dataset {dataset} --budget {budget} --seed {seed}, as a grid for "
+            f"`hashbench run --config`.\nModel files named here are trained by `hashbench reproduce {name}`.")
+    return to_toml(from_cells(cells), note)
+
+
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
               out_dir="results", jobs: int = 1, force: bool = False, data_dir=None, store=None,
               models=None, log=print, retrain: bool = False, backend: str = "processes",
@@ -347,21 +384,7 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
     ``retrain`` (as ``run_grid``) apply once per cell, though stages name cells again.
     ``backend``, ``scheduler``, ``plugins``: where the cells run, and the modules every worker
     imports (:func:`hashbench.backends.open_backend`)."""
-    if name not in NAMES:
-        raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
-    if dataset not in PROTOCOLS:
-        raise InputError(f"--dataset: reproduce runs on {', '.join(PROTOCOLS)}, not {dataset!r}")
-    if budget not in ("quick", "paper") and not (isinstance(budget, int) and budget > 0):
-        raise InputError(f"--budget must be quick, paper or a positive iteration count, got {budget!r}")
-    if name == "table4" and dataset == "nuswide":
-        raise InputError("table4 is a CIFAR-10 experiment (its CNN-cls features need single-label classes)")
-    protocols = tuple(protocols or PROTOCOLS[dataset])
-    for p in protocols:
-        if get_protocol(p).dataset != dataset:
-            raise InputError(f"--protocol {p} is for dataset {get_protocol(p).dataset}, not {dataset}")
-    s = Setup(dataset, protocols, budget, seed, None if data_dir is None else str(data_dir),
-              None if store is None else str(store), Path(models) if models else MODELS_DIR,
-              time.time() if retrain else None)
+    s = _setup(name, dataset, budget, protocols, seed, data_dir, store, models, retrain)
 
     def stem(n: str) -> Path:
         return Path(out_dir) / (n if dataset == "cifar10" else f"{n}-{dataset}")

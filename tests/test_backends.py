@@ -90,6 +90,7 @@ class SavedMean(Hasher):
     ``train`` in ``log``; a finished file is loaded and noted ``load``."""
 
     input_kind = "images"
+    trains_model_file = True  # the runner gives it a model file named by the cell
 
     def __init__(self, n_bits: int = 16, seed: int = 0, log: str = "", checkpoint=None):
         self.n_bits = n_bits

@@ -66,7 +66,7 @@ def test_256_bits(name):
 @pytest.mark.parametrize("name", METHODS)
 def test_bad_features(name):
     X, y = clustered()
-    for bad, what in [(np.where(np.eye(600, 32, dtype=bool), np.nan, X), "NaN"), (X[0], "2-D"), (X[:, :0], "empty")]:
+    for bad, what in [(np.where(np.eye(600, 32, dtype=bool), np.nan, X), "NaN"), (X[0], "2D"), (X[:, :0], "0 feature")]:
         with pytest.raises(InputError, match=what):
             _make(name, n_bits=8).fit(bad, y)
     X_inf = X.copy()
@@ -91,7 +91,7 @@ def test_bad_parameters(name):
 @pytest.mark.parametrize("name", ["cca-itq", "ksh"])
 def test_supervised_label_checks(name):
     X, y = clustered()
-    for bad, what in [(None, "needs labels"), (y[:-1], "rows"), (y + 0.5, "integers"), (np.full((600, 3), 2), "0 and 1")]:
+    for bad, what in [(None, "requires y"), (y[:-1], "rows"), (y + 0.5, "integers"), (np.full((600, 3), 2), "0 and 1")]:
         with pytest.raises(InputError, match=what):
             _make(name, n_bits=8).fit(X, bad)
     for n_labelled in [0, 1.5, True]:

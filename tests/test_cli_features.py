@@ -31,7 +31,7 @@ def test_params_reach_the_extractor(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["gist", "--param", "mode=fast"], "gist mode"),
+    (["gist", "--param", "mode=fast"], "gist: mode must be one of"),
     (["gist", "--param", "mode"], "--param"),
     (["gist", "--param", "mode=lear", "--param", "mode=lmgist"], "given twice"),
     (["gist", "--param", "size=3"], "unknown parameter"),

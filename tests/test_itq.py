@@ -75,7 +75,7 @@ def test_itq_bits_cannot_exceed_dimension():
     assert get_hasher("itq", n_bits=24).fit(X).components_.shape == (24, 24)
     with pytest.raises(InputError, match="n_bits=25 exceeds the feature dimension 24"):
         get_hasher("itq", n_bits=25).fit(X)
-    with pytest.raises(InputError, match="at least 2"):
+    with pytest.raises(InputError, match="minimum of 2"):
         get_hasher("itq", n_bits=4).fit(X[:1])
 
 

@@ -260,7 +260,7 @@ def test_bad_input(cifar_like, digits):
     with pytest.raises(InputError, match="protocol cifar10-dsh is for dataset cifar10, not digits"):
         get_protocol("cifar10-dsh").split(digits, 0)
     for seed in (-1, 1.5, True, "3", None):
-        with pytest.raises(InputError, match="seed: must be a non-negative integer"):
+        with pytest.raises(InputError, match="seed must be an integer >= 0"):
             get_protocol("digits-dsh").split(digits, seed)
     small = labels_only("cifar10", cifar_like.labels[:3000], cifar_like.class_names, np.ones(3000, bool))
     with pytest.raises(InputError, match=r"protocol cifar10-1k: class '\w' has \d+ images, needs 600"):

@@ -34,6 +34,7 @@ class CheckpointedLSH(LSH):
     ``checkpoint`` instead of fitting (``fit_mode_ = "loaded"``) and writes it otherwise;
     ``progress`` and ``device`` are accepted and change nothing. Counts its trainings."""
 
+    trains_model_file = True  # the runner gives it a model file named by the cell
     trainings = 0
 
     def __init__(self, n_bits: int = 16, seed: int = 0, checkpoint=None, progress: bool = True,

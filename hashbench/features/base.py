@@ -9,23 +9,27 @@ features of the DSH issue) puts its model's hash among ``key_params()``.
 """
 
 import json
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
-from ..errors import InputError
+from ..errors import InputError, NameClash
+from ..params import check_params
 
 EXTRACTORS: dict[str, type] = {}
+ORIGINS: dict[str, str] = {}  # extractor name -> "built-in", or the plugin it came from
 
 
-def register_extractor(name: str):
+def register_extractor(name: str, origin: str | None = None):
     """Class decorator: make an extractor available as ``get_extractor(name, ...)``."""
 
     def decorate(cls):
         if name in EXTRACTORS:
-            raise ValueError(f"extractor {name!r} is registered twice")
+            raise NameClash(f"extractor {name!r} is already registered ({ORIGINS[name]})")
         EXTRACTORS[name] = cls
+        ORIGINS[name] = origin or ("built-in" if cls.__module__.startswith("hashbench.") else f"module {cls.__module__}")
         cls.name = name
         return cls
 
@@ -87,9 +91,12 @@ class Extractor(BaseEstimator):
 
     name: str
     version: int = 1
+    _parameter_constraints: ClassVar[dict] = {}  # parameter -> allowed values (:mod:`hashbench.params`)
 
     def check_params(self) -> None:
-        """Raise InputError on invalid parameters (``get_extractor`` and ``extract`` call it)."""
+        """Raise InputError on invalid parameters (``get_extractor`` and ``extract`` call it):
+        the declared constraints; a subclass adds rules between parameters after ``super()``."""
+        check_params(self.get_params(), self._parameter_constraints, self.name)
 
     def key_params(self) -> dict:
         """The JSON-serialisable parameters that determine the output (by default all of them)."""

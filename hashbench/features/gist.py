@@ -44,6 +44,7 @@ import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
 
 import numba
 import numpy as np
@@ -51,6 +52,7 @@ import scipy.fft as sfft
 from threadpoolctl import threadpool_limits
 
 from ..errors import InputError
+from ..params import BOOL, Interval, ListOf, Options
 from .base import Extractor, register_extractor
 
 MODES = ("lear", "lmgist")
@@ -240,21 +242,18 @@ class Gist(Extractor):
         self.n_blocks = n_blocks
         self.fc_prefilt = fc_prefilt
 
+    _parameter_constraints: ClassVar[dict] = {
+        "mode": [Options(*MODES)],
+        "color": [BOOL],
+        "orientations": [ListOf(Interval(int, 1, None))],
+        "n_blocks": [Interval(int, 1, None)],
+        "fc_prefilt": [Interval(float, 0, None, closed="neither")],
+    }
+
     def check_params(self) -> None:
-        if self.mode not in MODES:
-            raise InputError(f"gist mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
-        if not isinstance(self.color, bool):
-            raise InputError(f"gist color: expected true or false, got {self.color!r}")
+        super().check_params()
         if self.color and self.mode != "lear":
             raise InputError("gist color: the colour GIST exists only in LEAR's implementation (mode lear)")
-        o = self.orientations
-        if (not isinstance(o, (tuple, list)) or not o
-                or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in o)):
-            raise InputError(f"gist orientations: expected a non-empty list of positive integers, got {o!r}")
-        if isinstance(self.n_blocks, bool) or not isinstance(self.n_blocks, (int, np.integer)) or self.n_blocks < 1:
-            raise InputError(f"gist n_blocks: expected a positive integer, got {self.n_blocks!r}")
-        if isinstance(self.fc_prefilt, bool) or not isinstance(self.fc_prefilt, (int, float)) or not self.fc_prefilt > 0:
-            raise InputError(f"gist fc_prefilt: expected a positive number, got {self.fc_prefilt!r}")
 
     def key_params(self) -> dict:
         p = self.get_params()  # canonical types, so fc_prefilt=4 and 4.0 share one store entry

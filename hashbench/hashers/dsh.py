@@ -9,21 +9,24 @@ models trained from different seeds (``dsh-ensemble``, Table 3). torch is import
 use, so listing the hashers stays fast.
 """
 
+import os
+from typing import ClassVar
+
 import numpy as np
 
 from ..errors import InputError
-from ..labels import check_labels
-from .base import Hasher, check_n_bits, register
+from ..params import BOOL, SEED, Instance, Interval, ListOf, Options, Pattern
+from .base import MAX_BITS, Hasher, register
 
-
-def check_images(images, name: str = "images") -> np.ndarray:
-    """uint8 (n, H, W, C) square images, or an InputError naming what is wrong."""
-    a = np.asarray(images)
-    if a.ndim != 4 or a.shape[1] != a.shape[2] or a.shape[0] == 0:
-        raise InputError(f"{name}: expected uint8 (n, H, W, C) square images, got shape {a.shape}")
-    if a.dtype != np.uint8:
-        raise InputError(f"{name}: expected uint8 pixels (0-255), got dtype {a.dtype}")
-    return a
+PATH = Instance((str, os.PathLike), "a file path")
+SCHEDULE = [Options("quick", "paper"), Pattern(r"paper:[1-9][0-9]*", "'paper:N'"), Interval(int, 1, None)]
+COMMON = {  # the training parameters DSH and its ensembles share
+    "alpha": [Interval(float, 0, None)],
+    "schedule": SCHEDULE,
+    "batch_size": [Interval(int, 2, None)],
+    "device": [Instance(str, "a torch device name")],
+    "progress": [BOOL],
+}
 
 
 @register("dsh")
@@ -51,8 +54,20 @@ class DSH(Hasher):
     bits are sigmoid > 1/2, i.e. output > 0 as well).
     """
 
+    label = "DSH"
     input_kind = "images"
     supervised = True
+    trains_model_file = True
+    monitors_held_out = True
+    budget_param = "schedule"
+    _parameter_constraints: ClassVar[dict] = {
+        **COMMON,
+        "relax": [Options(None, "sigmoid")],
+        "margin": [Interval(float, 0, None, closed="neither"), None],
+        "init_from": [PATH, None],
+        "checkpoint": [PATH, None],
+    }
+    fast_params: ClassVar[dict] = {"n_bits": 8, "schedule": 2, "batch_size": 16, "device": "cpu", "progress": False}
 
     def __init__(
         self,
@@ -81,36 +96,23 @@ class DSH(Hasher):
         self.progress = progress
 
     def _margin(self, k: int) -> float:
-        if self.relax not in (None, "sigmoid"):
-            raise InputError(f"relax must be None or 'sigmoid', got {self.relax!r}")
         if self.margin is None:
             if self.relax == "sigmoid":
                 raise InputError("margin: the sigmoid-relaxed variant needs a margin (Table 1 uses 1, 2, 3, 6)")
             return 2.0 * k
-        if not np.isfinite(self.margin) or self.margin <= 0:
-            raise InputError(f"margin must be positive, got {self.margin!r}")
         return float(self.margin)
 
-    def fit(self, X, y=None, eval_set=None):
+    def _fit(self, images, labels, eval_set=None):
         import torch
 
         from .. import nets
 
-        k = check_n_bits(self.n_bits)
-        images = check_images(X, "X")
-        if y is None:
-            raise InputError("y: DSH is supervised and needs labels")
-        labels = check_labels(y, images.shape[0], "y")
+        k = self.n_bits
         held_out = None
         if eval_set is not None:
-            test_images = check_images(eval_set[0], "eval_set")
-            idx = nets.held_out_sample(test_images.shape[0])
-            held_out = (test_images[idx], check_labels(eval_set[1], test_images.shape[0], "eval_set")[idx])
+            idx = nets.held_out_sample(eval_set[0].shape[0])
+            held_out = (eval_set[0][idx], eval_set[1][idx])
         margin = self._margin(k)
-        if not (np.isfinite(self.alpha) and self.alpha >= 0):
-            raise InputError(f"alpha must be >= 0, got {self.alpha!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 2:
-            raise InputError(f"batch_size must be an integer >= 2, got {self.batch_size!r}")
         finetune = self.init_from is not None
         schedule = nets.get_schedule(self.schedule, finetune=finetune)
         if finetune:
@@ -135,14 +137,10 @@ class DSH(Hasher):
         )
         self.net_ = net.cpu()
         self.fit_mode_ = "loaded" if start >= schedule.iterations else "resumed" if start else "trained"
-        return self
 
-    def project(self, X) -> np.ndarray:
+    def _project(self, images) -> np.ndarray:
         from .. import nets
 
-        images = check_images(X, "X")
-        if tuple(self.net_.mean.shape) != images.shape[1:]:
-            raise InputError(f"X: the model takes {tuple(self.net_.mean.shape)} images, got {images.shape[1:]}")
         return nets.apply(self.net_, images, "outputs", device=self.device)
 
     def save(self, path) -> None:
@@ -161,8 +159,18 @@ class DSHEnsemble(Hasher):
     without retraining, e.g. ``seeds=[0, 2]`` for "M1 + M3"). Other parameters as
     :class:`DSH`."""
 
+    label = "DSH ensemble"
     input_kind = "images"
     supervised = True
+    budget_param = "schedule"
+    _parameter_constraints: ClassVar[dict] = {
+        **COMMON,
+        "member_bits": [Interval(int, 1, MAX_BITS)],
+        "seeds": [ListOf(SEED), None],
+        "checkpoints": [ListOf(PATH), None],
+    }
+    fast_params: ClassVar[dict] = {"n_bits": 8, "member_bits": 4, "schedule": 2, "batch_size": 16, "device": "cpu",
+                                   "progress": False}
 
     def __init__(
         self, n_bits: int = 24, member_bits: int = 12, seed: int = 0, seeds=None, alpha: float = 0.01,
@@ -180,8 +188,8 @@ class DSHEnsemble(Hasher):
         self.checkpoints = checkpoints
         self.progress = progress
 
-    def fit(self, X, y=None):
-        k, m = check_n_bits(self.n_bits), check_n_bits(self.member_bits)
+    def _fit(self, X, y):
+        k, m = self.n_bits, self.member_bits
         if k % m:
             raise InputError(f"n_bits ({k}) must be a multiple of member_bits ({m})")
         n = k // m
@@ -198,7 +206,6 @@ class DSHEnsemble(Hasher):
         ]
         modes = {h.fit_mode_ for h in self.members_}
         self.fit_mode_ = modes.pop() if len(modes) == 1 else "resumed"
-        return self
 
-    def project(self, X) -> np.ndarray:
-        return np.concatenate([h.project(X) for h in self.members_], axis=1)
+    def _project(self, X) -> np.ndarray:
+        return np.concatenate([h._project(X) for h in self.members_], axis=1)

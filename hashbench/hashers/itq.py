@@ -28,14 +28,16 @@ uses and normalise by the CCA constraint above instead, which changes each direc
 length before the correlation scaling.
 """
 
-import numbers
+from typing import ClassVar
 
 import numpy as np
 from scipy.linalg import eigh
 
+from ..codes import sign
 from ..errors import InputError
-from .base import Hasher, check_features, check_n_bits, register
-from .common import check_int, check_new_features, label_matrix, labelled_subset, one_blas_thread
+from ..params import Interval
+from .base import Hasher, register
+from .common import label_matrix, labelled_subset, one_blas_thread
 
 _ZERO_CORRELATION = 1e-6
 
@@ -68,7 +70,7 @@ def itq_rotation(V, n_iter: int, rng: np.random.Generator):
     Z = V @ R
     losses = [quantisation_loss(Z)]
     for _ in range(n_iter + 1):
-        U, _, Wt = np.linalg.svd(np.where(Z >= 0, 1.0, -1.0).T @ V)
+        U, _, Wt = np.linalg.svd(sign(Z).T @ V)
         R = Wt.T @ U.T
         Z = V @ R
         losses.append(quantisation_loss(Z))
@@ -80,8 +82,6 @@ def _centred(X, n_bits: int):
     n, d = X.shape
     if n_bits > d:
         raise InputError(f"n_bits={n_bits} exceeds the feature dimension {d}; use at most {d} bits")
-    if n < 2:
-        raise InputError(f"X: needs at least 2 training samples, got {n}")
     mean = X.mean(axis=0)
     Xc = X - mean
     return Xc, mean, (Xc.T @ Xc) / (n - 1)
@@ -96,25 +96,25 @@ class ITQ(Hasher):
     loss at the random start and after each Procrustes step.
     """
 
+    label = "ITQ"
+    _parameter_constraints: ClassVar[dict] = {"n_iter": [Interval(int, 0, None)]}
+
     def __init__(self, n_bits: int = 48, seed: int = 0, n_iter: int = 50):
         self.n_bits = n_bits
         self.seed = seed
         self.n_iter = n_iter
 
-    def fit(self, X, y=None):
-        with one_blas_thread():
-            return self._fit(X, y)
-
     def _fit(self, X, y):
-        n_bits = check_n_bits(self.n_bits)
-        rng = np.random.default_rng(check_int(self.seed, "seed"))
-        Xc, self.mean_, cov = _centred(check_features(X), n_bits)
-        _, self.components_ = top_eigenvectors(cov, n_bits)
-        self.rotation_, self.loss_history_ = itq_rotation(Xc @ self.components_, check_int(self.n_iter, "n_iter"), rng)
-        return self
+        with one_blas_thread():
+            self._learn(X, y)
 
-    def project(self, X) -> np.ndarray:
-        X = check_new_features(self, X, self.mean_.shape[0])
+    def _learn(self, X, y):
+        rng = np.random.default_rng(self.seed)
+        Xc, self.mean_, cov = _centred(X, self.n_bits)
+        _, self.components_ = top_eigenvectors(cov, self.n_bits)
+        self.rotation_, self.loss_history_ = itq_rotation(Xc @ self.components_, self.n_iter, rng)
+
+    def _project(self, X) -> np.ndarray:
         return (X - self.mean_) @ self.components_ @ self.rotation_
 
 
@@ -128,7 +128,10 @@ class CCAITQ(ITQ):
     ``components_`` holds the correlation-scaled canonical directions.
     """
 
+    label = "CCA-ITQ"
     supervised = True
+    uses_labelled_subset = True
+    _parameter_constraints: ClassVar[dict] = {"reg": [Interval(float, 0, None, closed="neither")]}
 
     def __init__(self, n_bits: int = 48, seed: int = 0, n_labelled: int | None = None, reg: float = 1e-4, n_iter: int = 50):
         self.n_bits = n_bits
@@ -137,12 +140,9 @@ class CCAITQ(ITQ):
         self.reg = reg
         self.n_iter = n_iter
 
-    def _fit(self, X, y):
-        n_bits = check_n_bits(self.n_bits)
-        rng = np.random.default_rng(check_int(self.seed, "seed"))
-        if isinstance(self.reg, bool) or not isinstance(self.reg, numbers.Real) or not self.reg > 0:
-            raise InputError(f"reg must be a positive number, got {self.reg!r}")
-        X = check_features(X)
+    def _learn(self, X, y):
+        n_bits = self.n_bits
+        rng = np.random.default_rng(self.seed)
         self.labelled_index_, y = labelled_subset(y, X.shape[0], self.n_labelled, rng)
         Xc, self.mean_, cxx = _centred(X[self.labelled_index_], n_bits)
         Y = label_matrix(y)
@@ -154,5 +154,4 @@ class CCAITQ(ITQ):
         correlations = np.sqrt(np.clip(squared, 0.0, 1.0))
         self.correlations_ = np.where(correlations < _ZERO_CORRELATION, 0.0, correlations)
         self.components_ = directions * self.correlations_
-        self.rotation_, self.loss_history_ = itq_rotation(Xc @ self.components_, check_int(self.n_iter, "n_iter"), rng)
-        return self
+        self.rotation_, self.loss_history_ = itq_rotation(Xc @ self.components_, self.n_iter, rng)

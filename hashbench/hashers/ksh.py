@@ -20,12 +20,17 @@ far), the probe and trial points reuse K a by linearity instead of new products,
 projection of exactly 0 gives bit +1 (the demo's ``> 0`` gives -1; hashbench's one sign rule).
 """
 
-import numpy as np
+from typing import ClassVar
 
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ..codes import sign
 from ..errors import InputError
 from ..labels import relevance_matrix
-from .base import Hasher, check_features, check_n_bits, register
-from .common import check_int, check_new_features, label_matrix, labelled_subset, one_blas_thread
+from ..params import Interval
+from .base import Hasher, register
+from .common import label_matrix, labelled_subset, one_blas_thread
 from .itq import top_eigenvectors
 
 _MAX_ITER = 500
@@ -122,7 +127,7 @@ def refine(K, S: PairMatrix, a0):
 
 
 def _signs(x):
-    return np.where(x >= 0, 1.0, -1.0)
+    return sign(x).astype(np.float64)
 
 
 @register("ksh")
@@ -141,7 +146,11 @@ class KSH(Hasher):
     whether the gradient refinement was kept.
     """
 
+    label = "KSH"
     supervised = True
+    uses_labelled_subset = True
+    _parameter_constraints: ClassVar[dict] = {"n_anchors": [Interval(int, 1, None)]}
+    fast_params: ClassVar[dict] = {"n_bits": 8, "n_anchors": 20}
 
     def __init__(self, n_bits: int = 48, seed: int = 0, n_labelled: int = 2000, n_anchors: int = 300):
         self.n_bits = n_bits
@@ -149,15 +158,13 @@ class KSH(Hasher):
         self.n_labelled = n_labelled
         self.n_anchors = n_anchors
 
-    def fit(self, X, y=None):
-        with one_blas_thread():
-            return self._fit(X, y)
-
     def _fit(self, X, y):
-        n_bits = check_n_bits(self.n_bits)
-        rng = np.random.default_rng(check_int(self.seed, "seed"))
-        m = check_int(self.n_anchors, "n_anchors", low=1)
-        X = check_features(X)
+        with one_blas_thread():
+            self._learn(X, y)
+
+    def _learn(self, X, y):
+        n_bits, m = self.n_bits, self.n_anchors
+        rng = np.random.default_rng(self.seed)
         if X.shape[0] < m:
             raise InputError(f"X: {X.shape[0]} training samples are fewer than n_anchors={m}")
         self.labelled_index_, y = labelled_subset(y, X.shape[0], self.n_labelled, rng)
@@ -175,7 +182,6 @@ class KSH(Hasher):
         self.kernel_mean_ = kernel.mean(axis=0)
         K = kernel[self.labelled_index_] - self.kernel_mean_
         self._learn_bits(K, PairMatrix(y, n_bits), n_bits)
-        return self
 
     def _learn_bits(self, K, S: PairMatrix, n_bits: int):
         """Greedy bit-by-bit learning on the labelled kernel rows K (l x m)."""
@@ -207,8 +213,11 @@ class KSH(Hasher):
 
     def kernel(self, X) -> np.ndarray:
         """Centred kernel features k(x) of new data (n, m), with the training sigma and mean."""
-        X = check_new_features(self, X, self.anchors_.shape[1])
+        check_is_fitted(self)
+        return self._kernel(self._check_input(X, reset=False))
+
+    def _kernel(self, X) -> np.ndarray:
         return np.exp(-squared_distances(X, self.anchors_) / (2.0 * self.sigma_)) - self.kernel_mean_
 
-    def project(self, X) -> np.ndarray:
-        return self.kernel(X) @ self.coefficients_
+    def _project(self, X) -> np.ndarray:
+        return self._kernel(X) @ self.coefficients_

@@ -9,8 +9,7 @@ For two vectors at angle theta (after centring) a bit collides with probability
 
 import numpy as np
 
-from .base import Hasher, check_features, check_n_bits, register
-from .common import check_int, check_new_features
+from .base import Hasher, register
 
 
 @register("lsh")
@@ -20,18 +19,16 @@ class LSH(Hasher):
     Learned: ``mean_`` (d,), ``projections_`` (d, n_bits) Gaussian.
     """
 
+    label = "LSH"
+
     def __init__(self, n_bits: int = 48, seed: int = 0):
         self.n_bits = n_bits
         self.seed = seed
 
-    def fit(self, X, y=None):
-        n_bits = check_n_bits(self.n_bits)
-        rng = np.random.default_rng(check_int(self.seed, "seed"))
-        X = check_features(X)
+    def _fit(self, X, y):
+        rng = np.random.default_rng(self.seed)
         self.mean_ = X.mean(axis=0)
-        self.projections_ = rng.standard_normal((X.shape[1], n_bits))
-        return self
+        self.projections_ = rng.standard_normal((X.shape[1], self.n_bits))
 
-    def project(self, X) -> np.ndarray:
-        X = check_new_features(self, X, self.mean_.shape[0])
+    def _project(self, X) -> np.ndarray:
         return (X - self.mean_) @ self.projections_
