@@ -196,6 +196,12 @@ def _cmd_run(args) -> int:
     with open_backend(args.backend, args.scheduler, plugins=getattr(args, "plugin", ()), log=log) as backend:
         rows = run_grid(cells, out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
                         store=args.store, log=log, retrain=args.retrain, backend=backend)
+    if args.lookup_cost:
+        from .results import DISPLAY_COLUMNS
+        from .search import LOOKUP_COLUMNS, lookup_columns
+
+        print(format_table(lookup_columns(rows, args.out), columns=DISPLAY_COLUMNS + LOOKUP_COLUMNS))
+        return 0
     print(format_table(rows))
     return 0
 
@@ -227,6 +233,23 @@ def _cmd_reproduce(args) -> int:
         print(format_table(table, columns=tuple(table.columns)) if len(table) else "(the paper reports no number for these cells)")
     for path in figures:
         print(f"figure: {path}")
+    return 0
+
+
+def _cmd_bench_search(args) -> int:
+    from .searchbench import bench_search
+
+    rows = bench_search(
+        sizes=_comma_list(args.sizes, "--sizes"), bits=_comma_list(args.bits, "--bits", int),
+        strategies=_comma_list(args.strategies, "--strategies") if args.strategies else None,
+        codes=args.codes, queries=_comma_list(args.queries, "--queries", int) if args.queries else None, k=args.k, radius=args.radius,
+        seed=args.seed, noise=args.noise, out=args.out, workdir=args.workdir, max_seconds=args.max_seconds,
+        truth_queries=args.truth_queries, dataset=args.dataset, features=args.features, data_dir=args.data_dir,
+        store=args.store, force=args.force, log=lambda line: print(line, file=sys.stderr))
+    from tabulate import tabulate
+
+    cols = ["n_database", "bits", "strategy", "task", "qps", "recall", "exact", "build_s", "index_mb", "status"]
+    print(tabulate(rows[cols], headers=cols, showindex=False, floatfmt=".4g"))
     return 0
 
 
@@ -452,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, default=1, help="cells run in parallel (joblib processes; default 1)")
     r.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     r.add_argument("--store", help="feature store folder (default features/ in the working folder)")
+    r.add_argument("--lookup-cost", action="store_true", help="also show what radius-2 retrieval costs per cell "
+                   "(multi-index hashing: candidates per query, queries/s at the dataset's size)")
     _backend_options(r)
     r.set_defaults(func=_cmd_run)
 
@@ -533,6 +558,30 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     fe.set_defaults(func=_cmd_features)
 
+    bs = sub.add_parser("bench-search", help="search speed of hash codes at 1M-10M items: ours, multi-index "
+                        "hashing, FAISS; QPS, build time, memory, recall -> CSV + figure")
+    bs.add_argument("--sizes", default="1M,10M", help="database sizes (default 1M,10M); 10M is read from disk")
+    bs.add_argument("--bits", default="32,64,128", help="code lengths (default 32,64,128)")
+    bs.add_argument("--codes", default="random", help="random (default), or a method (itq, lsh, ...) whose "
+                    "codes of real images are replicated with bit noise to the size")
+    bs.add_argument("--strategies", help="comma list (default all): linear, hash-table, mih, faiss-flat, "
+                    "faiss-hash, faiss-multihash")
+    bs.add_argument("--queries", help="queries per size: one count or one per size (default 1,000 up to 1M codes, "
+                    "200 above)")
+    bs.add_argument("--k", type=int, default=100, help="top-k task (default 100)")
+    bs.add_argument("--radius", type=int, default=2, help="radius task (default 2)")
+    bs.add_argument("--seed", type=int, default=0)
+    bs.add_argument("--noise", type=float, default=0.05, help="bit-flip probability of replicated codes (default 0.05)")
+    bs.add_argument("--truth-queries", type=int, default=100, help="queries checked against exhaustive numpy (default 100)")
+    bs.add_argument("--max-seconds", type=float, default=300, help="skip a strategy projected to take longer (default 300)")
+    bs.add_argument("--dataset", default="auto", help="dataset of --codes METHOD (default auto)")
+    bs.add_argument("--features", default="pixels", help="features of --codes METHOD (default pixels)")
+    bs.add_argument("--out", default="results/search-speed.csv", help="CSV (the figure goes next to it as .png/.pdf)")
+    bs.add_argument("--workdir", default="runs/search", help="where database code files are written (default runs/search)")
+    bs.add_argument("--force", action="store_true", help="rerun cells already in --out")
+    bs.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    bs.add_argument("--store", help="feature store folder (default features/)")
+    bs.set_defaults(func=_cmd_bench_search)
     rs = sub.add_parser("results", help="maintain result files")
     rsub = rs.add_subparsers(dest="results_command", required=True, parser_class=with_plugin)
     rm = rsub.add_parser("migrate", help="rewrite result files of an older schema in the current one (once)")

@@ -55,6 +55,7 @@ from .results import (
     row_key,
     write_row,
 )
+from .search import radius_lookup_cost
 
 IMAGES = "images"  # the features value of methods that learn from the images themselves
 RADIUS = 2
@@ -298,7 +299,9 @@ def score(split, labels, query_codes, db_codes, n_bits: int) -> dict:
         "n_database": res["n_database"],
         "n_no_relevant": res["n_no_relevant"],
         "n_train": len(split.train),
-        "curves": {"pr_curve": res["pr_curve"], "pr_recall_levels": res["pr_recall_levels"]},
+        "curves": {"pr_curve": res["pr_curve"], "pr_recall_levels": res["pr_recall_levels"],
+                   # what radius-2 retrieval costs at this size (multi-index hashing; deterministic)
+                   "lookup_r2": radius_lookup_cost(query_codes, db_codes, n_bits, RADIUS)},
     }
 
 

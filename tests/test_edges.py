@@ -206,7 +206,8 @@ def test_results_csv_with_nul_bytes_in_a_field(tmp_path, capsys):
 def test_results_csv_with_curves_that_are_not_json(tmp_path):
     out = _one_row(tmp_path)
     text = out.read_text()
-    out.write_text(text.replace('{""pr_curve""', '{""pr_curve', 1))
+    assert text.count('""pr_curve""') == 1
+    out.write_text(text.replace('""pr_curve""', '""pr_curve', 1))  # the curves field's JSON torn
     with pytest.raises(InputError, match="curves is not a JSON object"):
         read_results(out)
 

@@ -1,12 +1,16 @@
 """Speed of the ranker and metrics: 10,000 queries x 50,000 database codes of 48 bits.
 
-Groups put each kernel next to what it is judged against, timed in the same run:
-the plain numpy ranking (a stable argsort per query) on the same queries, and the
-machine's popcount limit (summing every pairwise distance, storing nothing).
+Groups put each kernel next to what it is judged against, timed in the same run: the
+strongest plain numpy ranking we could write (``np.bitwise_count`` into uint8 distances, so
+that ``argsort(kind="stable")`` is numpy's radix sort), a FAISS pipeline (``faiss.hammings``
+distances + the same radix argsort; ``IndexBinaryFlat.search`` for top-k; skipped without
+faiss), and the machine's popcount limit (summing every pairwise distance, storing
+nothing). ``ranker_ratios.py`` next to this file prints the same comparisons as ratios.
 """
 
 import numpy as np
 import pytest
+import ranker_ratios  # this folder's script: the yardsticks, shared
 
 from hashbench import ranking
 from hashbench.codes import pack
@@ -33,14 +37,11 @@ def data():
 
 
 def numpy_stable_map(q, d, ql, dl):
-    """The plain implementation: distances, a stable argsort and a cumsum per query."""
-    aps = []
-    for i in range(q.shape[0]):
-        dist = np.bitwise_count(q[i] ^ d).sum(axis=1)
-        rel = (dl == ql[i])[np.argsort(dist, kind="stable")]
-        hits = np.cumsum(rel)
-        aps.append((hits[rel] / (np.flatnonzero(rel) + 1)).mean())
-    return float(np.mean(aps))
+    return ranker_ratios.numpy_radix_map(q, d, ql, dl)
+
+
+def faiss_stable_map(q, d, ql, dl):
+    return ranker_ratios.faiss_radix_map(q, d, ql, dl)
 
 
 def stable_map(q, d, ql, dl):
@@ -70,6 +71,14 @@ def test_numpy_stable_map_500(benchmark, data):
 
 
 @pytest.mark.benchmark(group="vs numpy, 500 queries")
+def test_faiss_stable_map_500(benchmark, data):
+    pytest.importorskip("faiss")
+    q, d, ql, dl = data
+    ref = benchmark.pedantic(faiss_stable_map, args=(q[:500], d, ql[:500], dl), rounds=2, iterations=1)
+    assert ref == pytest.approx(stable_map(q[:500], d, ql[:500], dl), abs=1e-12)
+
+
+@pytest.mark.benchmark(group="vs numpy, 500 queries")
 def test_hashbench_stable_map_500(benchmark, data):
     q, d, ql, dl = data
     benchmark.pedantic(stable_map, args=(q[:500], d, ql[:500], dl), rounds=5, iterations=1)
@@ -86,3 +95,22 @@ def test_hamming_distance_kernel(benchmark, data):
     q, d, _, _ = data
     out = np.empty((1000, NDB), dtype=np.uint16)  # one buffer reused, as callers chunk
     benchmark.pedantic(ranking.hamming_distances, args=(q[:1000], d, out), rounds=5, iterations=1)
+
+
+@pytest.mark.parametrize("k", [100, 1000])
+def test_stable_topk(benchmark, data, k):
+    q, d, _, _ = data
+    benchmark.group = f"top-{k}, 10k x 50k"
+    benchmark.pedantic(ranking.stable_topk, args=(q, d, k), rounds=3, iterations=1)
+
+
+@pytest.mark.parametrize("k", [100, 1000])
+def test_faiss_index_binary_flat(benchmark, data, k):
+    faiss = pytest.importorskip("faiss")
+    q, d, _, _ = data
+    benchmark.group = f"top-{k}, 10k x 50k"
+    index = faiss.IndexBinaryFlat(BITS)
+    index.add(ranker_ratios.as_faiss(d)[:, : BITS // 8].copy())
+    qf = ranker_ratios.as_faiss(q)[:, : BITS // 8].copy()
+    dist, _ = benchmark.pedantic(index.search, args=(qf, k), rounds=3, iterations=1)
+    np.testing.assert_array_equal(dist, ranking.stable_topk(q, d, k)[1])
