@@ -187,15 +187,19 @@ def _cmd_run(args) -> int:
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}")
     notices = []
-    cells = _experiment(args).cells(data_dir=args.data_dir, log=notices.append)
+    experiment = _experiment(args)
+    cells = experiment.cells(data_dir=args.data_dir, log=notices.append)
+    backend, scheduler = args.backend, args.scheduler  # the flags win over the file's backend and scheduler
+    if backend is None:
+        backend, scheduler = experiment.backend or "processes", scheduler or experiment.scheduler
     out = args.out or in_workdir("results/run.csv")
     check_output(out)  # the outputs before the notices: an error comes alone
     check_outputs(cells, args.store)
     for line in notices:
         log(line)
-    with open_backend(args.backend, args.scheduler, plugins=getattr(args, "plugin", ()), log=log) as backend:
+    with open_backend(backend, scheduler, plugins=getattr(args, "plugin", ()), log=log) as pool:
         rows = run_grid(cells, out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
-                        store=args.store, log=log, retrain=args.retrain, backend=backend)
+                        store=args.store, log=log, retrain=args.retrain, backend=pool)
     if args.lookup_cost:
         from .results import DISPLAY_COLUMNS
         from .search import LOOKUP_COLUMNS, lookup_columns
@@ -221,7 +225,7 @@ def _cmd_reproduce(args) -> int:
     rows, table, figures = reproduce(
         args.name, dataset=args.dataset, budget=budget, protocols=protocols, seed=args.seed,
         out_dir=args.out_dir, jobs=args.jobs, force=args.force, retrain=args.retrain, data_dir=args.data_dir,
-        store=args.store, log=lambda line: print(line, file=sys.stderr), backend=args.backend,
+        store=args.store, log=lambda line: print(line, file=sys.stderr), backend=args.backend or "processes",
         scheduler=args.scheduler, plugins=getattr(args, "plugin", ()))
     columns = DISPLAY_COLUMNS[:DISPLAY_COLUMNS.index("n_labelled") + 1] + ("variant",) + DISPLAY_COLUMNS[
         DISPLAY_COLUMNS.index("n_labelled") + 1:]
@@ -382,9 +386,9 @@ def _set_workdir(folder: str) -> None:
 def _backend_options(p) -> None:
     from .backends import BACKENDS
 
-    p.add_argument("--backend", choices=BACKENDS, default="processes", help="where cells run: processes (joblib "
-                   "processes on this machine, --jobs at a time; default) or dask (a Dask cluster; needs "
-                   "hashbench[dask])")
+    p.add_argument("--backend", choices=BACKENDS, help="where cells run: processes (joblib "
+                   "processes on this machine, --jobs at a time; default, unless a --config file sets backend) "
+                   "or dask (a Dask cluster; needs hashbench[dask])")
     p.add_argument("--scheduler", metavar="ADDRESS", help="with --backend dask: the scheduler, e.g. "
                    "tcp://host:8786 (default: a LocalCluster of one single-thread worker per core, here)")
 

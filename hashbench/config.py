@@ -11,6 +11,8 @@ writes the paper's grids in the same form (:func:`to_toml`). A file::
     bits = [12, 24]
     seeds = [0, 1]
     n_labelled = [300, "all"]         # methods that learn from a labelled subset; default theirs
+    backend = "dask"                  # where cells run (as --backend); optional
+    scheduler = "tcp://host:8786"     # with backend = "dask" (as --scheduler); optional
 
     [[methods]]
     name = "lsh"
@@ -43,7 +45,8 @@ from .hashers.base import MAX_BITS
 from .params import SEED, Instance, Interval, Options, check
 
 AXES = ("bits", "seeds", "features", "n_labelled")  # grid axes a method table may set for itself (``axes``)
-TOP_KEYS = ("datasets", "protocols", "methods", *AXES)
+RUNS_ON = ("backend", "scheduler")  # where the cells run, not which cells: no part of a cell's key
+TOP_KEYS = ("datasets", "protocols", "methods", *AXES, *RUNS_ON)
 RESERVED = ("n_bits", "seed")  # hasher parameters the axes set
 DEFAULT_BITS = (12, 24, 36, 48)
 
@@ -81,6 +84,8 @@ class Experiment:
     protocols: list | None = None
     features: list | None = None
     n_labelled: list | None = None
+    backend: str | None = None  # None: the --backend flag's (default processes)
+    scheduler: str | None = None
 
     def cells(self, data_dir=None, log=None) -> list:
         """The cells, protocol by protocol, then method grid by method grid, without repeats;
@@ -236,6 +241,14 @@ def from_dict(data: dict, source: str = "config") -> Experiment:
     for key in ("datasets", "protocols", *AXES):
         if key in data:
             setattr(exp, key, _top_axis(key, data[key], f"{source}: {key}"))
+    if "backend" in data:
+        from .backends import BACKENDS
+
+        exp.backend = check(data["backend"], f"{source}: backend", Options(*BACKENDS))
+    if "scheduler" in data:
+        exp.scheduler = check(data["scheduler"], f"{source}: scheduler", _NAME)
+        if exp.backend != "dask":
+            raise InputError(f"{source}: scheduler needs backend = \"dask\"")
     return exp
 
 

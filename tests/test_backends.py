@@ -327,3 +327,28 @@ def test_scheduler_without_dask_backend_is_refused(capsys, tmp_path):
     code, err = _run_cli(["run", "--methods", "lsh", "--bits", "8", "--dataset", "digits", "--scheduler",
                           "tcp://127.0.0.1:9", "--out", str(tmp_path / "run.csv")], capsys)
     assert code == 2 and err[-1] == "hashbench run: error: --scheduler needs --backend dask"
+
+
+def test_config_file_names_the_backend_and_scheduler(monkeypatch, capsys, tmp_path):
+    """`backend` and `scheduler` in a --config file route the cells as the flags would."""
+    monkeypatch.setattr(backends, "CONNECT_TIMEOUT_S", 2)
+    monkeypatch.chdir(tmp_path)
+    grid = tmp_path / "grid.toml"
+    grid.write_text('datasets = ["digits"]\nbits = [8]\nmethods = ["lsh"]\n'
+                    'backend = "dask"\nscheduler = "tcp://127.0.0.1:9"\n')
+    code, err = _run_cli(["run", "--config", str(grid)], capsys)
+    assert code == 2 and err[-1].startswith("hashbench run: error: --scheduler tcp://127.0.0.1:9: no Dask scheduler reached")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.toml"]  # nothing written
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('backend = "ray"\n', "backend"),
+    ('scheduler = "tcp://127.0.0.1:9"\n', 'scheduler needs backend = "dask"'),
+    ('backend = ["dask"]\n', "backend"),
+])
+def test_config_file_backend_errors(extra, message, capsys, tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('datasets = ["digits"]\nbits = [8]\nmethods = ["lsh"]\n' + extra)
+    code, err = _run_cli(["run", "--config", str(grid), "--out", str(tmp_path / "run.csv")], capsys)
+    assert code == 2 and len(err) == 1 and message in err[0] and str(grid) in err[0]
+    assert not (tmp_path / "run.csv").exists()
