@@ -69,10 +69,12 @@ def _dropped(task) -> None:
 
 
 def trains_on_gpu(cell) -> bool:
-    """Whether a cell trains a network on the GPU when there is one: its hasher has a
-    ``device`` parameter (DSH, the DSH ensemble) not set to ``cpu``."""
-    device = cell.hasher().get_params().get("device")
-    return device is not None and str(device) != "cpu"
+    """Whether a cell trains on the GPU when there is one: its hasher declares a
+    ``device_param`` (DSH, the DSH ensemble) not set to ``cpu``."""
+    from .hashers import HASHERS
+
+    param = HASHERS[cell.method].device_param
+    return param is not None and str(cell.hasher().get_params()[param]) != "cpu"
 
 
 class Processes:

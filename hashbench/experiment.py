@@ -30,7 +30,7 @@ from . import storedcodes
 from .backends import Processes
 from .datasets import load_dataset, resolve_dataset
 from .errors import InputError
-from .features import FeatureStore, format_param, get_extractor, parse_param
+from .features import EXTRACTORS, FeatureStore, format_param, get_extractor, parse_param
 from .hashers import HASHERS, get_hasher
 from .hashers.base import MAX_BITS
 from .io import check_writable
@@ -39,6 +39,7 @@ from .params import SEED, Interval, Options, check
 from .paths import in_workdir
 from .protocols import default_protocol, get_protocol
 from .provenance import (
+    LOCATION,
     canonical_device,
     code_identity,
     content_params,
@@ -88,7 +89,8 @@ class Cell:
     ``n_labelled`` is ``"all"``, a count, or ``""`` for methods without that parameter;
     ``params`` is the sorted JSON of any other hasher parameters that can change a result
     (model files as paths: :meth:`key_fields` holds them by content); ``settings`` the JSON
-    of those that cannot (``provenance.NO_EFFECT``, ``LOCATIONS``), outside the key."""
+    of those that cannot (the method's declared ``settings_params``, and the ``checkpoint``
+    location of one that ``trains_model_file``), outside the key."""
 
     dataset: str
     protocol: str
@@ -103,8 +105,10 @@ class Cell:
     def _content(self) -> tuple[str, str, dict]:
         """(features, params) with model files by content, and {"features"/"params": paths}."""
         name, _, rest = self.features.partition(":")
-        fcontent, ffiles = content_params(dict(parse_param(t, "features") for t in rest.split(",")) if rest else {})
-        pcontent, pfiles = content_params(json.loads(self.params))
+        extractor = EXTRACTORS.get(name)
+        fcontent, ffiles = content_params(dict(parse_param(t, "features") for t in rest.split(",")) if rest else {},
+                                          extractor.model_file_params if extractor is not None else ())
+        pcontent, pfiles = content_params(json.loads(self.params), HASHERS[self.method].model_file_params)
         features = f"{name}:{','.join(format_param(k, v) for k, v in fcontent.items())}" if ffiles else self.features
         files = {k: v for k, v in (("features", ffiles), ("params", pfiles)) if v}
         return features, dumps(pcontent) if pfiles else self.params, files
@@ -155,12 +159,13 @@ def make_cell(dataset: str, protocol: str, features: str, method: str, bits: int
             labelled = str(check(n_labelled, "n_labelled", [Interval(int, 1, None), Options("all")]))
     else:
         labelled = ""
-    params, settings = split_settings(params)
-    if "device" in defaults:
-        if "device" in params:
-            settings["device"] = params["device"]
-        params["device"] = canonical_device(params.get("device", defaults["device"]))
-        defaults = {**defaults, "device": None}
+    params, settings = split_settings(params, (*cls.settings_params, *((LOCATION,) if cls.trains_model_file else ())))
+    device = cls.device_param
+    if device is not None:
+        if device in params:
+            settings[device] = params[device]
+        params[device] = canonical_device(params.get(device, defaults[device]))
+        defaults = {**defaults, device: None}
     params = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
     cell = Cell(
         dataset=dataset,

@@ -16,7 +16,12 @@ from pathlib import Path
 
 from .errors import InputError
 from .features import format_param, parse_param
-from .provenance import FILE_PARAMS, PATH, dumps, split_settings
+from .provenance import PATH, dumps, split_settings
+
+# What schema-1 rows held, by name (the built-in methods' declarations when they were written):
+# model files read, and settings without effect (with DSH's checkpoint location).
+FILE_PARAMS = frozenset({"model", "init_from", "checkpoints"})
+SETTINGS = frozenset({"progress", "threads", "n_jobs", "checkpoint"})
 from .results import (
     COLUMNS,
     SCHEMA,
@@ -41,7 +46,7 @@ def _row_1_to_2(rec: dict) -> dict:
             files["features"] = ffiles
             fparams.update({k: _paths(v) for k, v in ffiles.items()})
             rec["features"] = f"{name}:{','.join(format_param(k, v) for k, v in fparams.items())}"
-    params, dropped = split_settings(json.loads(rec["params"]))
+    params, dropped = split_settings(json.loads(rec["params"]), SETTINGS)
     pfiles = {k: v for k, v in params.items() if k in FILE_PARAMS and v is not None}
     if pfiles:
         files["params"] = pfiles

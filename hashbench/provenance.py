@@ -19,15 +19,12 @@ from pathlib import Path
 
 from . import __version__
 
-# Parameters that never change a result: not in a cell's key, nor in the hash that names its
-# model file. ``device`` is canonicalised instead (:func:`canonical_device`): CPU and CUDA
-# training are not bitwise equal, but "auto" on a machine without CUDA is "cpu".
-NO_EFFECT = frozenset({"progress", "threads", "n_jobs"})
-# Parameters that name where a cell's own model is written and read: not in the key (the
-# model is a product of the key), its content goes to the row's ``model_sha256``.
-LOCATIONS = frozenset({"checkpoint"})
-# Parameters (of hashers and of extractors) naming model files a cell reads as input.
-FILE_PARAMS = frozenset({"model", "init_from", "checkpoints"})
+# Which parameters are settings without effect, model files read, or the device is what a
+# method *declares* (``Hasher.settings_params``, ``model_file_params``, ``device_param``;
+# ``Extractor.model_file_params``); the functions below take those declarations. A method that
+# ``trains_model_file`` has its ``checkpoint`` as a location: not in the key (the model is a
+# product of the key), its content goes to the row's ``model_sha256``.
+LOCATION = "checkpoint"
 
 SHA256 = "sha256:"
 PATH = "path:"  # a file that was not there when the key was made: only its path is known
@@ -62,18 +59,18 @@ def _refs(value):
     return [file_ref(v) for v in value] if isinstance(value, (list, tuple)) else file_ref(value)
 
 
-def content_params(params: dict) -> tuple[dict, dict]:
-    """(params with every model file replaced by its content reference, {name: path(s)})."""
+def content_params(params: dict, file_params) -> tuple[dict, dict]:
+    """(params with every model file (the declared ``file_params``) replaced by its content
+    reference, {name: path(s)})."""
     out, files = dict(params), {}
-    for name in sorted(FILE_PARAMS & set(params)):
+    for name in sorted(set(file_params) & set(params)):
         if params[name] is not None:
             out[name], files[name] = _refs(params[name]), params[name]
     return out, files
 
 
-def split_settings(params: dict) -> tuple[dict, dict]:
-    """(params that can change a result, settings that cannot: ``NO_EFFECT`` and ``LOCATIONS``)."""
-    inert = NO_EFFECT | LOCATIONS
+def split_settings(params: dict, inert) -> tuple[dict, dict]:
+    """(params that can change a result, settings that cannot: the names in ``inert``)."""
     return ({k: v for k, v in params.items() if k not in inert},
             {k: v for k, v in params.items() if k in inert})
 

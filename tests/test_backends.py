@@ -70,8 +70,10 @@ class RaisingLSH(LSH):
 
 @register("test-device-lsh")
 class DeviceLSH(LSH):
-    """LSH with a ``device`` parameter, as the methods that train networks; notes the address
-    of the Dask worker that fits it."""
+    """LSH with a declared ``device`` parameter, as the methods that train networks; notes the
+    address of the Dask worker that fits it."""
+
+    device_param = "device"
 
     def __init__(self, n_bits: int = 48, seed: int = 0, log: str = "", device: str = "auto"):
         super().__init__(n_bits, seed)

@@ -13,7 +13,7 @@ from hashbench import experiment, nets
 from hashbench.cli import main
 from hashbench.errors import InputError
 from hashbench.experiment import make_cell, model_path, run_grid
-from hashbench.hashers import register
+from hashbench.hashers import HASHERS, register
 from hashbench.hashers.lsh import LSH
 from hashbench.migration import migrate
 from hashbench.protocols import get_protocol
@@ -35,6 +35,8 @@ class CheckpointedLSH(LSH):
     ``progress`` and ``device`` are accepted and change nothing. Counts its trainings."""
 
     trains_model_file = True  # the runner gives it a model file named by the cell
+    settings_params = ("progress",)  # declared: neither in the key nor in the model file's name
+    device_param = "device"
     trainings = 0
 
     def __init__(self, n_bits: int = 16, seed: int = 0, checkpoint=None, progress: bool = True,
@@ -205,3 +207,34 @@ def test_schema_1_files_say_how_to_migrate_and_migrate_bit_identically(tmp_path,
     assert json.loads(new[1]["model_files"]) == {"params": {"init_from": "runs/m/a.ckpt"}}
     assert [r["commit"] for r in new] == ["", ""] and [r["fit"] for r in new] == ["", ""]
     assert "already schema 2" in migrate(old)
+
+
+def test_undeclared_parameters_with_those_names_are_ordinary_parameters():
+    """The runner reads declarations, not names: a plugin's own ``progress``, ``device`` or
+    ``init_from`` that it does not declare is a parameter like any other (in the key)."""
+
+    class Named(LSH):
+        def __init__(self, n_bits: int = 16, seed: int = 0, progress: bool = True, device: str = "auto",
+                     init_from=None):
+            super().__init__(n_bits=n_bits, seed=seed)
+            self.progress, self.device, self.init_from = progress, device, init_from
+
+    register("test-undeclared-names")(Named)
+    try:
+        plain = make_cell("digits", "digits-dsh", "pixels", "test-undeclared-names", 16, 0)
+        other = make_cell("digits", "digits-dsh", "pixels", "test-undeclared-names", 16, 0, progress=False,
+                          device="cuda:1", init_from="not/a/file.pt")
+        assert plain.key() != other.key() and other.settings == "{}"
+        assert json.loads(other.params) == {"device": "cuda:1", "init_from": "not/a/file.pt", "progress": False}
+        assert other.model_files() == {}
+    finally:
+        HASHERS.pop("test-undeclared-names")
+
+
+def test_declarations_must_name_parameters():
+    class Wrong(LSH):
+        settings_params = ("verbose",)
+
+    with pytest.raises(TypeError, match="settings_params names 'verbose'"):
+        register("test-wrong-declaration")(Wrong)
+    assert "test-wrong-declaration" not in HASHERS

@@ -91,6 +91,7 @@ class Extractor(BaseEstimator):
 
     name: str
     version: int = 1
+    model_file_params: ClassVar[tuple] = ()  # parameters naming model files: keys hold their content
     _parameter_constraints: ClassVar[dict] = {}  # parameter -> allowed values (:mod:`hashbench.params`)
 
     def check_params(self) -> None:

@@ -27,6 +27,8 @@ class _CNNFeatures(Extractor):
     default_model: str
     train_hint: str
 
+    model_file_params = ("model",)
+
     def __init__(self, model: str | None = None, device: str = "auto"):
         self.model = model
         self.device = device

@@ -102,6 +102,12 @@ def check_declarations(cls) -> None:
         problems.append("declares uses_labelled_subset but not supervised")
     if cls.budget_param is not None and cls.budget_param not in params:
         problems.append(f"budget_param {cls.budget_param!r} is not one of its parameters")
+    for attr in ("settings_params", "model_file_params"):
+        unknown = [p for p in getattr(cls, attr) if p not in params]
+        if unknown:
+            problems.append(f"{attr} names {', '.join(map(repr, unknown))}, not among its parameters")
+    if cls.device_param is not None and cls.device_param not in params:
+        problems.append(f"device_param {cls.device_param!r} is not one of its parameters")
     missing = {"n_bits", "seed"} - params
     if missing:
         problems.append(f"has no {', '.join(sorted(missing))} parameter")
@@ -171,6 +177,13 @@ class Hasher(TransformerMixin, BaseEstimator):
     - ``budget_param``: the parameter that ``reproduce --budget`` / ``show --budget`` set (a
       training schedule), or None;
     - ``label``: the name in tables and figure legends (e.g. ``"CCA-ITQ"``);
+    - ``settings_params``: parameters that cannot change a result (progress bars, thread
+      counts): kept out of the cell's key and out of the hash naming its model file, so
+      changing one neither adds a row nor retrains;
+    - ``model_file_params``: parameters naming model files the method reads (a starting
+      model, trained members): the cell's key holds their content (SHA-256), not their path;
+    - ``device_param``: the parameter choosing CPU or GPU, or None: the key holds the kind of
+      device a result depends on, and on a cluster such a cell asks for a ``GPU`` resource;
     - ``fast_params``: parameters that make it quick on :mod:`hashbench.testing`'s tiny data.
     """
 
@@ -181,6 +194,9 @@ class Hasher(TransformerMixin, BaseEstimator):
     monitors_held_out = False
     budget_param = None
     label = ""
+    settings_params: ClassVar[tuple] = ()
+    model_file_params: ClassVar[tuple] = ()
+    device_param: ClassVar[str | None] = None
     name = ""
     min_samples = 2  # a training set smaller than this is refused (one sample has no spread)
     # parameters that make the method quick on hashbench.testing's tiny data (the checker's only)

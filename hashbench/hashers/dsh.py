@@ -60,6 +60,9 @@ class DSH(Hasher):
     trains_model_file = True
     monitors_held_out = True
     budget_param = "schedule"
+    settings_params = ("progress",)
+    model_file_params = ("init_from",)
+    device_param = "device"
     _parameter_constraints: ClassVar[dict] = {
         **COMMON,
         "relax": [Options(None, "sigmoid")],
@@ -163,6 +166,9 @@ class DSHEnsemble(Hasher):
     input_kind = "images"
     supervised = True
     budget_param = "schedule"
+    settings_params = ("progress",)
+    model_file_params = ("checkpoints",)
+    device_param = "device"
     _parameter_constraints: ClassVar[dict] = {
         **COMMON,
         "member_bits": [Interval(int, 1, MAX_BITS)],
