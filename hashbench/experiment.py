@@ -387,7 +387,7 @@ def check_outputs(cells, store=None, models=None) -> None:
     and cannot (the result file is ``results.check_output``'s)."""
     if any(c.features != IMAGES for c in cells):
         check_writable(FeatureStore(store).root, "--store", folder=True)
-    if any("checkpoint" in c.hasher().get_params() for c in cells):
+    if any(HASHERS[c.method].trains_model_file for c in cells):
         check_writable(Path(models) if models else in_workdir(MODELS_DIR), "models folder", folder=True)
 
 
