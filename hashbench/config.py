@@ -270,6 +270,8 @@ def load(path) -> Experiment:
         raise InputError(f"--config: cannot read {path} ({e.strerror})") from None
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"--config {path}: not valid TOML ({e})") from None
+    except UnicodeDecodeError as e:  # tomllib decodes the bytes itself: TOML is UTF-8
+        raise InputError(f"--config {path}: not UTF-8 text (byte {e.start}); TOML files are UTF-8") from None
     return from_dict(data, f"--config {path}")
 
 

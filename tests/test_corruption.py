@@ -150,6 +150,12 @@ def _model(root):
             "--store", str(root / "store")]
 
 
+def _config(root):
+    """A `run --config` grid whose last byte closes its last value: every truncation breaks it."""
+    (root / "grid.toml").write_text('datasets = ["digits"]\nbits = [8]\nmethods = [\n  "lsh",\n]')
+    return ["run", "--config", str(root / "grid.toml"), "--out", str(root / "run.csv"), "--store", str(root / "store")]
+
+
 # (name, files to corrupt, where flips go, how to make the inputs and the command)
 CASES = [
     ("cifar10-bin", "data/cifar-10-batches-bin/data_batch_2.bin", cifar_labels, _cifar_bin),
@@ -166,6 +172,7 @@ CASES = [
     ("results-csv", "run.csv", anywhere, _results),
     ("model-file", "m.pt", middle, _model),
     ("checkpoint", "m.ckpt", middle, _checkpoint),
+    ("config-toml", "grid.toml", anywhere, _config),
 ]
 
 
