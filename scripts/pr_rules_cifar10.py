@@ -3,7 +3,7 @@
 CIFAR-10 protocols of the figure, scored with ``pr_rule="clean"`` (what Figure 6 plots)
 and ``pr_rule="released"`` (the DSH authors' compute_precision_recall.m).
 
-    PYTHONPATH=. HASHBENCH_DATA=../shared/data python results/pr_rules_cifar10.py
+    PYTHONPATH=. HASHBENCH_DATA=../shared/data python scripts/pr_rules_cifar10.py
 
 writes results/pr-rules-cifar10.csv (one row per method, protocol and level) and prints
 the largest differences."""
