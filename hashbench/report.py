@@ -226,9 +226,10 @@ def _row_variant(row) -> str:
 
 # ------------------------------------------------------------------------------------ markdown
 
-README_TABLES = ("table4", "figure6", "table1", "table2", "table3")
+README_TABLES = ("table4", "figure6", "table1", "table2", "table3", "search-knn", "search-radius", "literature")
 _CODE = re.compile(r"`([^`]*)`")
-_BLOCK = re.compile(r"<!-- report:([\w-]+) -->\n(.*?)<!-- /report:\1 -->", re.DOTALL)
+# A block's markers may be indented (a table inside a list item): the body carries the indent.
+_BLOCK = re.compile(r"^([ \t]*)<!-- report:([\w-]+) -->\n(.*?)^\1<!-- /report:\2 -->", re.DOTALL | re.MULTILINE)
 
 
 def _md(header: list[str], rows: list[list[str]]) -> str:
@@ -366,19 +367,85 @@ def _md_figure6(f: ResultFile) -> str:
 _MARKDOWN = {"table4": _md_table4, "figure6": _md_figure6, "table1": _md_table1, "table2": _md_table2,
              "table3": _md_table3}
 
+SEARCH_STRATEGIES = ("linear", "hash-table", "mih", "faiss-flat", "faiss-hash", "faiss-multihash")
+
+
+def _search_cell(r) -> str:
+    """Queries/s and recall (``*``: the exact stable result), or why it was not measured."""
+    if r["status"] != "ok":
+        return str(r["status"]).split(" for ")[0].replace("skipped: ", "skipped (") + ")"
+    exact = "*" if str(r["exact"]).lower() == "true" else ""
+    return f"{float(r['qps']):,.0f} ({float(r['recall']):.2f}{exact})"
+
+
+def _md_search(table: pd.DataFrame, task: str) -> str:
+    """One of the README's search-speed tables (``task`` knn or radius): a line per (database
+    size, bits), a column per strategy measured for that task."""
+    t = table[(table["task"] == task) & (table["codes"] == "random")]
+    strategies = [s for s in SEARCH_STRATEGIES if s in set(t["strategy"])]
+    out = []
+    for (n, bits), part in t.groupby(["n_database", "bits"], sort=True):
+        by = {r["strategy"]: r for r in part.to_dict("records")}
+        size = f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n:,}"
+        out.append([f"{size} x {bits}"] + [_search_cell(by[s]) if s in by else "" for s in strategies])
+    return _md(["codes", *strategies], out)
+
+
+LITERATURE = ("lsh", "itq", "cca-itq", "ksh")
+
+
+def _md_literature(res) -> str:
+    """README's literature check: our mAP under ``cifar10-1k`` (5,000 labelled images for the
+    supervised methods) / the number the deep-hashing papers print (``baselines/``), by bits."""
+    f = res.files.get("literature-cifar10-1k")
+    if f is None:
+        return "*`literature-cifar10-1k.csv` is missing: see the command above.*\n"
+    base = load_baselines()
+    base = base[(base["variant"] == "cifar10-1k") & (base["metric"] == "map")]
+    rows = f.rows[f.rows["protocol"] == "cifar10-1k"]
+    bits = sorted(set(rows["bits"]))
+    out = []
+    for method in LITERATURE:
+        line = [_method_label(method)]
+        for b in bits:
+            ours = rows[(rows["method"] == method) & (rows["bits"] == b)]["map"]
+            printed = base[(base["method"] == method) & (base["bits"] == b)]["value"]
+            line.append(f"{_number(ours.iloc[0] if len(ours) else None, 3)} / "
+                        f"{_number(printed.iloc[0] if len(printed) else None, 3)}")
+        out.append(line)
+    return _md(["method (mAP, ours / printed)", *[f"{b} bits" for b in bits]], out)
+
+
+def _search_tables(res) -> dict[str, str]:
+    read = res.tables.get("search-speed")  # (header, rows) as read strictly by collect
+    need = {"codes", "n_database", "bits", "strategy", "task", "qps", "recall", "exact", "status"}
+    if read is None or not read[1]:
+        return {name: "*`search-speed.csv` is missing: run `hashbench bench-search`.*\n"
+                for name in ("search-knn", "search-radius")}
+    if not need <= set(read[0]):
+        raise InputError(f"{res.folder / 'search-speed.csv'}: no column {sorted(need - set(read[0]))[0]!r}")
+    table = pd.DataFrame(read[1], columns=read[0])
+    try:
+        table = table.astype({"n_database": int, "bits": int})
+    except ValueError as e:
+        raise InputError(f"{res.folder / 'search-speed.csv'}: n_database and bits must be integers ({e})") from None
+    return {"search-knn": _md_search(table, "knn"), "search-radius": _md_search(table, "radius")}
+
 
 def markdown_tables(folder) -> dict[str, str]:
     """The README's result tables (Markdown, by experiment name) from the result files of
     ``folder`` (CIFAR-10: ``NAME.csv``); an absent file gives a line saying so."""
     res = collect(folder)
     out = {}
-    for name in README_TABLES:
+    for name in (n for n in README_TABLES if n in _MARKDOWN):
         f = res.files.get(name)
         if f is None or f.comparison is None or f.comparison.empty:
             what = "missing" if f is None else "without numbers the paper reports"
             out[name] = f"*`{name}.csv` is {what}: run `hashbench reproduce {name}`.*\n"
         else:
             out[name] = _MARKDOWN[name](f)
+    out.update(_search_tables(res))
+    out["literature"] = _md_literature(res)
     return out
 
 
@@ -387,9 +454,17 @@ def markdown_text(tables: dict[str, str]) -> str:
     return "\n".join(f"<!-- report:{name} -->\n{text}<!-- /report:{name} -->\n" for name, text in tables.items())
 
 
+def _dedent(body: str, indent: str) -> str:
+    return "".join(line[len(indent):] if line.startswith(indent) else line for line in body.splitlines(True))
+
+
+def _indent(body: str, indent: str) -> str:
+    return "".join(indent + line if line.strip() else line for line in body.splitlines(True))
+
+
 def readme_blocks(text: str) -> dict[str, str]:
-    """The generated tables a README holds, by name."""
-    return {m.group(1): m.group(2) for m in _BLOCK.finditer(text)}
+    """The generated tables a README holds, by name (without the markers' indent)."""
+    return {m.group(2): _dedent(m.group(3), m.group(1)) for m in _BLOCK.finditer(text)}
 
 
 def replace_blocks(text: str, tables: dict[str, str], where: str = "README") -> str:
@@ -398,8 +473,9 @@ def replace_blocks(text: str, tables: dict[str, str], where: str = "README") -> 
     absent = [name for name in tables if name not in readme_blocks(text)]
     if absent:
         raise InputError(f"{where}: no <!-- report:{absent[0]} --> ... <!-- /report:{absent[0]} --> markers")
-    return _BLOCK.sub(lambda m: f"<!-- report:{m.group(1)} -->\n{tables.get(m.group(1), m.group(2))}"
-                      f"<!-- /report:{m.group(1)} -->", text)
+    return _BLOCK.sub(lambda m: f"{m.group(1)}<!-- report:{m.group(2)} -->\n"
+                      f"{_indent(tables[m.group(2)], m.group(1)) if m.group(2) in tables else m.group(3)}"
+                      f"{m.group(1)}<!-- /report:{m.group(2)} -->", text)
 
 
 def update_readme(readme, folder) -> bool:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from hashbench import results as store
 from hashbench.cli import main
+from hashbench.errors import InputError
 from hashbench.report import (
     EXPERIMENT_PAGES,
     README_TABLES,
@@ -189,7 +190,8 @@ def test_empty_results_folder_says_what_is_missing(tmp_path, capsys):
     assert pages["index.html"].rows["experiments"] == len(EXPERIMENT_PAGES) + 2
     assert main(["report", "--results", str(tmp_path / "results"), "--markdown"]) == 0
     out = capsys.readouterr().out
-    assert all(f"`{name}.csv` is missing" in out for name in README_TABLES)
+    files = {"search-knn": "search-speed", "search-radius": "search-speed", "literature": "literature-cifar10-1k"}
+    assert all(f"`{files.get(name, name)}.csv` is missing" in out for name in README_TABLES)
 
 
 def test_corrupt_result_file_is_one_line_and_exit_2_and_no_site(tmp_path, capsys):
@@ -310,3 +312,33 @@ def test_site_in_a_real_browser(tmp_path):
         assert max(top) < 60  # the dark navigation bar was drawn
         assert len(img.convert("L").getcolors(256 * 256)) > 20  # text and tables, not a blank page
     shutil.copyfile(shot, RESULTS / SCREENSHOT)
+
+
+def test_indented_blocks_keep_their_indent():
+    """A generated table inside a list item: its lines carry the markers' indent."""
+    text = "- item\n\n  <!-- report:table4 -->\n  | old |\n  <!-- /report:table4 -->\n- next\n"
+    assert readme_blocks(text) == {"table4": "| old |\n"}
+    new = replace_blocks(text, {"table4": "| a |\n|---|\n"})
+    assert new == "- item\n\n  <!-- report:table4 -->\n  | a |\n  |---|\n  <!-- /report:table4 -->\n- next\n"
+    assert readme_blocks(new) == {"table4": "| a |\n|---|\n"}
+
+
+def test_search_speed_tables_from_the_csv(tmp_path):
+    """queries/s with recall (* exact) per strategy; a skipped cell says why; absent: said so."""
+    res = tmp_path / "results"
+    res.mkdir()
+    assert "search-speed.csv` is missing" in markdown_tables(res)["search-knn"]
+    cols = "codes,n_database,bits,strategy,task,k_or_radius,qps,recall,exact,status\n"
+    (res / "search-speed.csv").write_text(
+        cols + "random,1000000,32,linear,knn,100,2513.4,1.0,True,ok\n"
+        "random,1000000,32,faiss-hash,knn,100,1149.2,0.9712,False,ok\n"
+        "random,10000000,64,linear,knn,100,0.4,1.0,True,skipped: 475 s projected for 200 queries (> 120 s)\n"
+        "random,1000000,32,mih,radius,2,23982.0,1.0,True,ok\n")
+    tables = markdown_tables(res)
+    assert tables["search-knn"] == ("| codes | linear | faiss-hash |\n|---|---|---|\n"
+                                    "| 1M x 32 | 2,513 (1.00*) | 1,149 (0.97) |\n"
+                                    "| 10M x 64 | skipped (475 s projected) |  |\n")
+    assert tables["search-radius"] == "| codes | mih |\n|---|---|\n| 1M x 32 | 23,982 (1.00*) |\n"
+    (res / "search-speed.csv").write_text("codes,bits\nrandom,32\n")
+    with pytest.raises(InputError, match="search-speed.csv: no column"):
+        markdown_tables(res)
