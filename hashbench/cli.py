@@ -204,7 +204,7 @@ def _cmd_run(args) -> int:
         from .results import DISPLAY_COLUMNS
         from .search import LOOKUP_COLUMNS, lookup_columns
 
-        print(format_table(lookup_columns(rows, args.out), columns=DISPLAY_COLUMNS + LOOKUP_COLUMNS))
+        print(format_table(lookup_columns(rows, out), columns=DISPLAY_COLUMNS + LOOKUP_COLUMNS))
         return 0
     print(format_table(rows))
     return 0

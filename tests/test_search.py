@@ -254,6 +254,15 @@ def test_run_rows_carry_the_lookup_cost(tmp_path, capsys):
     assert float(line.split()[-1]) > 0  # queries per second, timed on the stored codes
 
 
+def test_lookup_cost_with_the_default_result_file(tmp_path, monkeypatch, capsys):
+    """Without --out the rows go to results/run.csv in the working folder, and the lookup
+    columns are timed on the codes stored beside it."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--methods", "lsh", "--bits", "16", "--dataset", "digits", "--lookup-cost"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("digits"))
+    assert (tmp_path / "results" / "run.csv").is_file() and float(line.split()[-1]) > 0
+
+
 @pytest.mark.slow
 def test_10m_database_is_never_held_in_memory(tmp_path):
     """Linear top-k and radius search over 10M x 64-bit codes on disk (80 MB): the peak RSS of
