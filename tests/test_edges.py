@@ -44,6 +44,15 @@ def one_line_error(capsys, rc, *words):
     return err
 
 
+def forbid(monkeypatch, module, name: str, what: str) -> None:
+    """Make ``module.name`` fail the test if called: the work it does must not start first."""
+
+    def never(*a, **k):
+        raise AssertionError(f"{what} before the output was checked")
+
+    monkeypatch.setattr(module, name, never)
+
+
 def deny_writes_in(monkeypatch, folder: Path):
     """Make ``folder`` refuse new files, as a read-only mount would (root ignores chmod)."""
     real = hio.tempfile.mkstemp
@@ -105,10 +114,7 @@ def test_features_extract_store_unwritable(tmp_path, capsys):
 def test_show_out_checked_before_fitting(tmp_path, capsys, monkeypatch):
     from hashbench import figures
 
-    def never(*a, **k):
-        raise AssertionError("fitted before the output was checked")
-
-    monkeypatch.setattr(figures, "prepare", never)
+    forbid(monkeypatch, figures, "prepare", "fitted")
     (tmp_path / "file.txt").write_text("x")
     rc = cli.main(["show", "--dataset", "digits", "--methods", "lsh", "--bits", "8",
                    "--out", str(tmp_path / "file.txt" / "show")])
@@ -119,10 +125,7 @@ def test_show_out_checked_before_fitting(tmp_path, capsys, monkeypatch):
 def test_train_cnn_out_checked_before_training(tmp_path, capsys, monkeypatch, where):
     from hashbench import training
 
-    def never(*a, **k):
-        raise AssertionError("trained before the output was checked")
-
-    monkeypatch.setattr(training, "load_dataset", never)
+    forbid(monkeypatch, training, "load_dataset", "trained")
     (tmp_path / "file.txt").write_text("x")
     out = {"under-file": tmp_path / "file.txt" / "m.pt", "folder-in-place": tmp_path / "m.pt",
            "ckpt-folder": tmp_path / "n.pt"}[where]
@@ -146,10 +149,7 @@ def test_reproduce_out_dir_checked(tmp_path, capsys):
 def test_download_folder_checked_before_fetching(tmp_path, capsys, monkeypatch):
     from hashbench import datasets
 
-    def never(*a, **k):
-        raise AssertionError("fetched before the folder was checked")
-
-    monkeypatch.setattr(datasets, "fetch", never)
+    forbid(monkeypatch, datasets, "fetch", "fetched")
     (tmp_path / "file.txt").write_text("x")
     rc = cli.main(["download", "cifar10", "--quiet", "--data-dir", str(tmp_path / "file.txt" / "data")])
     one_line_error(capsys, rc, "--data-dir", "file.txt is a file")
@@ -158,10 +158,7 @@ def test_download_folder_checked_before_fetching(tmp_path, capsys, monkeypatch):
 def test_split_export_out_checked_before_loading(tmp_path, capsys, monkeypatch):
     from hashbench import splits
 
-    def never(*a, **k):
-        raise AssertionError("loaded before the output was checked")
-
-    monkeypatch.setattr(splits, "_dataset_for", never)
+    forbid(monkeypatch, splits, "_dataset_for", "loaded")
     (tmp_path / "file.txt").write_text("x")
     rc = cli.main(["split", "export", "digits-dsh", "--out", str(tmp_path / "file.txt" / "lists")])
     one_line_error(capsys, rc, "--out", "file.txt is a file")
