@@ -252,3 +252,27 @@ def test_tasks_alongside_the_cells_run_in_the_same_pool(store, tmp_path, jobs):
                     alongside=[functools.partial(Path.write_text, marker, "yes")])
     assert marker.read_text() == "yes"
     assert rows["bits"].tolist() == [8, 16]  # the task's result is not a row
+
+
+def test_rank_s_times_the_metrics_not_the_lookup_cost(tmp_path, monkeypatch):
+    """``rank_s`` is the metrics.evaluate call: the radius-2 lookup cost stored beside it (a
+    multi-index hashing pass over every query) is computed outside it. The lookup moves a
+    fake clock by 1,000 s, and ``rank_s`` does not see it."""
+    import time as real_time
+    import types
+
+    from hashbench import experiment
+
+    clock = [0.0]
+    real_cost = experiment.radius_lookup_cost
+
+    def lookup(*a, **k):
+        clock[0] += 1000.0
+        return real_cost(*a, **k)
+
+    monkeypatch.setattr(experiment, "time",
+                        types.SimpleNamespace(perf_counter=lambda: clock[0] + real_time.perf_counter()))
+    monkeypatch.setattr(experiment, "radius_lookup_cost", lookup)
+    row = experiment.run_cell(experiment.make_cell("digits", "digits-dsh", "pixels", "lsh", 8, 0), store=tmp_path)
+    assert clock[0] >= 1000 and 0 < row["rank_s"] < 1000
+    assert json.loads(json.dumps(row["curves"]))["lookup_r2"]["radius"] == 2
