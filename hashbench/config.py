@@ -107,7 +107,7 @@ class Experiment:
                     raise InputError(f"protocol {p} is for dataset {get_protocol(p).dataset}, "
                                      f"which is not among datasets {', '.join(self.datasets)}")
         cells = []
-        for i, (dataset, protocol) in enumerate(targets):
+        for dataset, protocol in targets:
             for grid in self.methods:
                 axes = {"bits": self.bits, "seeds": self.seeds, "features": self.features,
                         "n_labelled": self.n_labelled, **grid.axes}

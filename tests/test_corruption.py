@@ -90,7 +90,7 @@ def _cifar_py(root):
     rng = np.random.default_rng(0)
     folder = root / "data" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
-    for i, batch in enumerate(cifar10.BATCHES):
+    for batch in cifar10.BATCHES:
         d = {b"batch_label": b"x", b"labels": [int(v) for v in rng.integers(0, 10, 20)],
              b"data": rng.integers(0, 256, (20, 3072)).astype(np.uint8), b"filenames": [b"a"] * 20}
         (folder / batch).write_bytes(py2_pickle(d))
