@@ -31,7 +31,8 @@ def _cmd_evaluate(args) -> int:
     d, kd = read_codes(load_array(args.db_codes, "--db-codes"), args.bits, "--db-codes")
     if kq != kd:
         raise InputError(f"--query-codes {args.query_codes} has {kq} bits but --db-codes {args.db_codes} has {kd}")
-    ql = check_labels(load_array(args.query_labels, "--query-labels"), q.shape[0], f"--query-labels {args.query_labels}")
+    ql = check_labels(load_array(args.query_labels, "--query-labels"), q.shape[0],
+                      f"--query-labels {args.query_labels}")
     dl = check_labels(load_array(args.db_labels, "--db-labels"), d.shape[0], f"--db-labels {args.db_labels}")
     if args.radius < 0:
         raise InputError(f"--radius must be >= 0, got {args.radius}")
@@ -227,14 +228,15 @@ def _cmd_reproduce(args) -> int:
         out_dir=args.out_dir, jobs=args.jobs, force=args.force, retrain=args.retrain, data_dir=args.data_dir,
         store=args.store, log=lambda line: print(line, file=sys.stderr), backend=args.backend or "processes",
         scheduler=args.scheduler, plugins=getattr(args, "plugin", ()))
-    columns = DISPLAY_COLUMNS[:DISPLAY_COLUMNS.index("n_labelled") + 1] + ("variant",) + DISPLAY_COLUMNS[
-        DISPLAY_COLUMNS.index("n_labelled") + 1:]
+    at = DISPLAY_COLUMNS.index("n_labelled") + 1
+    columns = (*DISPLAY_COLUMNS[:at], "variant", *DISPLAY_COLUMNS[at:])
     if len(rows):  # figure7 draws from no result grid
         rows = rows.assign(features=rows["features"].str.split(":").str[0], variant=rows.apply(variant, axis=1))
         print(format_table(rows, columns=columns))
         print()
         print(f"ours against the paper ({args.name}):")
-        print(format_table(table, columns=tuple(table.columns)) if len(table) else "(the paper reports no number for these cells)")
+        print(format_table(table, columns=tuple(table.columns)) if len(table)
+              else "(the paper reports no number for these cells)")
     for path in figures:
         print(f"figure: {path}")
     return 0
@@ -246,7 +248,8 @@ def _cmd_bench_search(args) -> int:
     rows = bench_search(
         sizes=_comma_list(args.sizes, "--sizes"), bits=_comma_list(args.bits, "--bits", int),
         strategies=_comma_list(args.strategies, "--strategies") if args.strategies else None,
-        codes=args.codes, queries=_comma_list(args.queries, "--queries", int) if args.queries else None, k=args.k, radius=args.radius,
+        codes=args.codes, queries=_comma_list(args.queries, "--queries", int) if args.queries else None, k=args.k,
+        radius=args.radius,
         seed=args.seed, noise=args.noise, out=args.out, workdir=args.workdir, max_seconds=args.max_seconds,
         truth_queries=args.truth_queries, dataset=args.dataset, features=args.features, data_dir=args.data_dir,
         store=args.store, force=args.force, log=lambda line: print(line, file=sys.stderr))
@@ -444,7 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--out", required=True, help="folder to write the lists to")
     se.add_argument("--dataset", help="default: the protocol's dataset; list:FOLDER or any dataset for portable ones")
     se.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    si = spsub.add_parser("import", help="check exported lists against their dataset; run them with --protocol lists:FOLDER")
+    si = spsub.add_parser("import", help="check exported lists against their dataset; "
+                          "run them with --protocol lists:FOLDER")
     si.add_argument("folder", help="folder holding train.txt, test.txt and database.txt")
     si.add_argument("--dataset", help="the dataset the lists are a split of (default: the one split.json names)")
     si.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
@@ -492,8 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--dataset", default="cifar10", help="cifar10 (default), nuswide (needs its images) or digits")
     rp.add_argument("--protocol", help="comma list; default: both cifar10-dsh and cifar10-standard on CIFAR-10")
     rp.add_argument("--budget", default="quick", help="DSH schedule: quick (default, fits a 2-core CPU), paper "
-                    "(the released 70k-iteration SGD), or an iteration count N: the quick schedule shortened to N iterations, "
-                    "its lr steps scaled (smoke tests, or a grid that must fit a time limit; N is part of each cell)")
+                    "(the released 70k-iteration SGD), or an iteration count N: the quick schedule shortened to N "
+                    "iterations, its lr steps scaled (smoke tests, or a grid that must fit a time limit; "
+                    "N is part of each cell)")
     rp.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
     rp.add_argument("--out-dir", help="where NAME.csv, NAME-vs-paper.csv and figures go (default results/ in the "
                     "working folder)")
@@ -576,12 +581,15 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--radius", type=int, default=2, help="radius task (default 2)")
     bs.add_argument("--seed", type=int, default=0)
     bs.add_argument("--noise", type=float, default=0.05, help="bit-flip probability of replicated codes (default 0.05)")
-    bs.add_argument("--truth-queries", type=int, default=100, help="queries checked against exhaustive numpy (default 100)")
-    bs.add_argument("--max-seconds", type=float, default=300, help="skip a strategy projected to take longer (default 300)")
+    bs.add_argument("--truth-queries", type=int, default=100,
+                    help="queries checked against exhaustive numpy (default 100)")
+    bs.add_argument("--max-seconds", type=float, default=300,
+                    help="skip a strategy projected to take longer (default 300)")
     bs.add_argument("--dataset", default="auto", help="dataset of --codes METHOD (default auto)")
     bs.add_argument("--features", default="pixels", help="features of --codes METHOD (default pixels)")
     bs.add_argument("--out", default="results/search-speed.csv", help="CSV (the figure goes next to it as .png/.pdf)")
-    bs.add_argument("--workdir", default="runs/search", help="where database code files are written (default runs/search)")
+    bs.add_argument("--workdir", default="runs/search",
+                    help="where database code files are written (default runs/search)")
     bs.add_argument("--force", action="store_true", help="rerun cells already in --out")
     bs.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     bs.add_argument("--store", help="feature store folder (default features/)")
@@ -605,9 +613,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "hashbench[faiss])")
     ex.set_defaults(func=_cmd_export)
 
-    t = sub.add_parser("train-cnn", help="train a DSH model or the CNN-cls classifier; save it (.pt) with a JSON record")
-    t.add_argument("kind", choices=["dsh", "cls"], help="dsh: k-bit DSH (CNN-ours features); cls: 10-way softmax (CNN-cls)")
-    t.add_argument("--out", required=True, help="model file NAME.pt; NAME.json gets the record, NAME.ckpt the resumable state")
+    t = sub.add_parser("train-cnn",
+                       help="train a DSH model or the CNN-cls classifier; save it (.pt) with a JSON record")
+    t.add_argument("kind", choices=["dsh", "cls"],
+                   help="dsh: k-bit DSH (CNN-ours features); cls: 10-way softmax (CNN-cls)")
+    t.add_argument("--out", required=True,
+                   help="model file NAME.pt; NAME.json gets the record, NAME.ckpt the resumable state")
     t.add_argument("--bits", type=int, default=12, help="DSH code length (default 12)")
     t.add_argument("--seed", type=int, default=0, help="initialisation, data order and mirroring (default 0)")
     t.add_argument("--schedule", default="quick", help="quick (default, Adam, fits a CPU), paper (released SGD), "

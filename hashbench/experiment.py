@@ -79,7 +79,8 @@ def model_path(cell: "Cell", split, models=None) -> Path:
     ``cifar10-standard``) share one training, and nothing else does."""
     h = hashlib.sha256(np.ascontiguousarray(split.train, dtype=np.int64).tobytes())
     h.update(f"{cell.n_labelled}|{cell.key_fields()['params']}".encode())
-    return Path(models or in_workdir(MODELS_DIR)) / cell.dataset / f"{cell.method}-{cell.bits}b-s{cell.seed}-{h.hexdigest()[:12]}.ckpt"
+    name = f"{cell.method}-{cell.bits}b-s{cell.seed}-{h.hexdigest()[:12]}.ckpt"
+    return Path(models or in_workdir(MODELS_DIR)) / cell.dataset / name
 
 
 @dataclass(frozen=True)

@@ -75,10 +75,10 @@ def name_of(cell: Cell) -> str:
 
 def plan_show(cells, budget="quick") -> list[Cell]:
     """The cells of ``hashbench show``: those of ``hashbench run``, with the training budget
-    of the methods that declare a ``budget_param`` (DSH's ``schedule``) set to ``budget`` (``"quick"``, ``"paper"`` or an
-    iteration count). The schedule is part of a cell, so its model is the one ``run`` and
-    ``reproduce --budget`` trained with that schedule: loaded from the model cache, trained
-    only when missing."""
+    of the methods that declare a ``budget_param`` (DSH's ``schedule``) set to ``budget``
+    (``"quick"``, ``"paper"`` or an iteration count). The schedule is part of a cell, so its
+    model is the one ``run`` and ``reproduce --budget`` trained with that schedule: loaded
+    from the model cache, trained only when missing."""
     check(budget, "--budget", [Options("quick", "paper"), Interval(int, 1, None)])
     out = []
     for c in cells:
@@ -189,12 +189,12 @@ def show(cells, stem, queries=None, n_failed: int = 3, n_successful: int = 3, k:
         if not queries:
             raise InputError("queries: empty list")
         pos = np.searchsorted(split.query, queries)
-        bad = [q for q, p in zip(queries, pos) if p >= len(split.query) or split.query[p] != q]
+        bad = [q for q, p in zip(queries, pos, strict=True) if p >= len(split.query) or split.query[p] != q]
         if bad:
             raise InputError(f"queries: image {bad[0]} is not a query of {split.protocol} (seed {split.seed})")
     ds, split, rows = retrievals(cells, k, data_dir, store, models, codes)
     if queries is not None:
-        cases = [(f"query-{q}", "", int(p)) for q, p in zip(queries, pos)]
+        cases = [(f"query-{q}", "", int(p)) for q, p in zip(queries, pos, strict=True)]
     else:
         picked = select_cases(rows[-1].precision(), n_failed, n_successful, seed)
         counts: dict[str, int] = {}

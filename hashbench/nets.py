@@ -159,7 +159,7 @@ def finetune_net(state: dict, n_out: int, seed: int) -> DSHNet:
     h, _, c = state["mean"].shape
     net = new_net(n_out, h, seed, c)
     trunk = {k: v for k, v in state.items() if not k.startswith("head.")}
-    missing, unexpected = net.load_state_dict(trunk, strict=False)
+    missing, unexpected = net.load_state_dict(trunk, strict=True)
     if unexpected or set(missing) != {"head.weight", "head.bias"}:
         raise InputError("init_from: not a DSH network state dict")
     return net
@@ -376,7 +376,7 @@ def _torch_load(path, missing: str, kind: str):
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputError(f"no such {missing}: {path}") from None
-    except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
+    except Exception as e:  # noqa: BLE001  torch raises many kinds for a file that is not a checkpoint
         reason = "it holds objects other than tensors" if "weights_only" in str(e) else "damaged or another format"
         raise InputError(f"cannot read {path} as a {kind}: {reason} ({type(e).__name__})") from None
 
@@ -509,7 +509,8 @@ def train(
         if not isinstance(ck, dict) or not {"model", "optimizer", "iteration", "losses"} <= ck.keys():
             raise InputError(f"checkpoint: {checkpoint} is not a training checkpoint; remove it or change the path")
         if ck.get("config") != config:
-            raise InputError(f"checkpoint: {checkpoint} was written by a different training run; remove it or change the path")
+            raise InputError(f"checkpoint: {checkpoint} was written by a different training run; "
+                             "remove it or change the path")
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start, losses = int(ck["iteration"]), ck["losses"].tolist()

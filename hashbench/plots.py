@@ -17,9 +17,9 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from .io import atomic_write  # noqa: E402
+from .io import atomic_write
 
 DPI = 150
 
@@ -73,7 +73,7 @@ def figure6(rows, stem, pr_bits: int = 48) -> list[Path]:
     within radius 2 against code length. One row of panels per protocol."""
     protocols = list(dict.fromkeys(rows["protocol"]))
     fig, axes = plt.subplots(len(protocols), 2, figsize=(11, 4.5 * len(protocols)), squeeze=False)
-    for (ax_pr, ax_bits), protocol in zip(axes, protocols):
+    for (ax_pr, ax_bits), protocol in zip(axes, protocols, strict=True):
         part = rows[rows["protocol"] == protocol]
         dataset = part["dataset"].iloc[0]
         pr_curves(ax_pr, part[part["bits"] == pr_bits], f"(a) {dataset}, {protocol}: PR, {pr_bits} bits")
@@ -90,8 +90,8 @@ def pr_figure(panels, stem, width: float = 5.0, suptitle: str | None = None) -> 
                              squeeze=False, layout="constrained")
     if suptitle:
         fig.suptitle(suptitle)
-    for ax_row, row in zip(axes, panels):
-        for ax, (title, rows, names) in zip(ax_row, row):
+    for ax_row, row in zip(axes, panels, strict=True):
+        for ax, (title, rows, names) in zip(ax_row, row, strict=False):  # a row may fill fewer axes
             pr_curves(ax, rows, title, names)
         for ax in ax_row[len(row):]:
             ax.set_visible(False)
@@ -107,11 +107,11 @@ def output_histograms(panels, stem, bins: int = 60) -> list[Path]:
     n_cols = max(len(r) for r in panels)
     fig, axes = plt.subplots(len(panels), n_cols, figsize=(3.2 * n_cols, 2.8 * len(panels)), sharey=True,
                              squeeze=False, layout="constrained")
-    for ax_row, row in zip(axes, panels):
+    for ax_row, row in zip(axes, panels, strict=True):
         lo = min(float(np.min(v)) for _, v, _ in row)
         hi = max(float(np.max(v)) for _, v, _ in row)
         edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
-        for ax, (title, values, threshold) in zip(ax_row, row):
+        for ax, (title, values, threshold) in zip(ax_row, row, strict=False):  # a row may fill fewer axes
             v = np.ravel(values)
             ax.hist(v, bins=edges, weights=np.full(v.size, 1 / v.size), color="tab:blue")
             ax.axvline(threshold, color="k", ls="--", lw=0.8)
@@ -131,7 +131,7 @@ def loss_curves(panels, stem) -> list[Path]:
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), sharey=True, squeeze=False,
                              layout="constrained")
     top = 0.0
-    for ax, (title, h) in zip(axes[0], panels):
+    for ax, (title, h) in zip(axes[0], panels, strict=True):
         train = np.asarray(h["train"])
         it = np.arange(1, train.size + 1)
         window = int(h["test_iterations"][0]) if len(h["test_iterations"]) else max(1, train.size // 20)
@@ -231,7 +231,7 @@ def retrieval_grid(query: np.ndarray, title: str, rows, stem) -> list[Path]:
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default(size=14)
     draw.text((lay.margin, lay.margin), title, fill=(0, 0, 0), font=font)
-    qx0, qy0, _, qy1 = lay.query_box()
+    _qx0, qy0, _, qy1 = lay.query_box()
     draw.text((lay.margin, (qy0 + qy1) // 2), "query", fill=(0, 0, 0), font=font, anchor="lm")
     for r, (name, _, relevant) in enumerate(rows):
         _, y0, x1, y1 = lay.tile_box(r, k - 1)

@@ -4,10 +4,11 @@ tables, both made from ``results/`` so neither can drift from it.
 The site (``build_site``) is plain HTML and CSS with a little inline JavaScript (sortable
 tables): no server, no CDN, it opens from the file system offline. One page per experiment
 (ours beside the paper's numbers, the difference coloured, the figures, every row with its
-provenance in a ``<details>``, its stored codes named where present), a page per method (parameters, source paper, all its cells),
-and pages for the leaderboard and search-speed tables when their CSVs exist. What is absent
-is named, never a crash; a corrupt result file is an :class:`InputError` before anything is
-written. The site is built in a temporary folder beside ``--out`` and swapped into place.
+provenance in a ``<details>``, its stored codes named where present), a page per method
+(parameters, source paper, all its cells), and pages for the leaderboard and search-speed
+tables when their CSVs exist. What is absent is named, never a crash; a corrupt result file
+is an :class:`InputError` before anything is written. The site is built in a temporary
+folder beside ``--out`` and swapped into place.
 
 ``markdown_tables`` gives the README's tables; the README holds each between
 ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->`` and a test regenerates them.
@@ -281,7 +282,7 @@ def _md_table4(f: ResultFile) -> str:
             ours, pap, diff = _values(_by(f, p, "map", features=features, method=method, bits=bits))
             paper = pap if paper is None else paper
             cells += [_number(ours), _signed(diff)]
-        out.append(line + [_number(paper)] + cells)
+        out.append([*line, _number(paper), *cells])
     return _md(header, out)
 
 
@@ -347,7 +348,7 @@ def _md_figure6(f: ResultFile) -> str:
     out = []
     value = {}
     for p, features, method, b, v in zip(rows["protocol"], rows["features"].map(_short), rows["method"],
-                                         rows["bits"], rows["precision_r2"]):
+                                         rows["bits"], rows["precision_r2"], strict=True):
         value.setdefault((p, features, method, b), v)
     for features, method in dict.fromkeys((k[1], k[2]) for k in value):
         line = [_feature_label(features), _method_label(method)]
@@ -612,8 +613,9 @@ def _provenance(f: ResultFile, label, row) -> str:
     items = [("file", f"{f.path.name}, line {line}")]
     codes = codes_path(codes_dir(f.path), row_key(row))
     if codes.is_file():
+        stored = f"{f.path.parent.name}/{f.path.name}:{int(label) + 1}"
         items.append(("stored codes", (f"{codes.parent.name}/{codes.name} (scored again without fitting by "
-                                      f"`hashbench evaluate --stored {f.path.parent.name}/{f.path.name}:{int(label) + 1}`)")))
+                                      f"`hashbench evaluate --stored {stored}`)")))
     cols = [c for c in f.rows.columns if c != "curves"]
     first = [c for c in ("command",) if c in cols]  # then what the row ran and on what, then its numbers
     cols = first + [c for c in cols if c not in first and c not in METRIC_COLUMNS] + [
@@ -643,7 +645,7 @@ def _rows_table(f: ResultFile, table_id: str = "rows") -> str:
             else:
                 cells.append(_td(r[c]))
         body.append(f'<tr id="{_anchor(f, label)}">{"".join(cells)}{_provenance(f, label, r)}</tr>\n')
-    return _table(table_id, header + [("provenance", "text")], body)
+    return _table(table_id, [*header, ("provenance", "text")], body)
 
 
 def _comparison_table(f: ResultFile, table_id: str = "vs-paper") -> str:
@@ -660,7 +662,8 @@ def _comparison_table(f: ResultFile, table_id: str = "vs-paper") -> str:
         body.append(
             f"<tr>{_td(r['protocol'])}<td><a href=\"method-{_e(r['method'])}.html\">{_e(r['method'])}</a></td>"
             f"{_td(r['features'])}{_td(r['bits'])}{_td(r['variant'])}{_td(r['metric'])}{_td(r['ours'])}"
-            f"{_td(r['paper'])}{diff_td}<td><a href=\"{f.page}#{_anchor(f, label)}\">line {int(label) + 2}</a></td></tr>\n")
+            f"{_td(r['paper'])}{diff_td}"
+            f"<td><a href=\"{f.page}#{_anchor(f, label)}\">line {int(label) + 2}</a></td></tr>\n")
     return _table(table_id, header, body)
 
 
@@ -787,7 +790,8 @@ def _method_page(res: Results, method: str) -> str:
         params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
         body = [f"<tr>{_td(p.name)}<td><code>{_e(repr(p.default) if p.default is not p.empty else '(required)')}"
                 "</code></td></tr>\n" for p in params]
-        parts += ["<h2>Parameters and defaults</h2>", _table("parameters", [("parameter", "text"), ("default", "text")], body)]
+        parts += ["<h2>Parameters and defaults</h2>",
+                  _table("parameters", [("parameter", "text"), ("default", "text")], body)]
     header = [("file", "text"), ("protocol", "text"), ("features", "text"), ("bits", "num"), ("seed", "num"),
               ("n_labelled", "text"), ("variant", "text"), ("params", "text"), ("map", "num"),
               ("precision_r2", "num"), ("row", "text")]
@@ -801,7 +805,7 @@ def _method_page(res: Results, method: str) -> str:
                 f'<td><a href="{f.page}#{_anchor(f, label)}">line {int(label) + 2}</a></td>'
                 f"{_provenance(f, label, r)}</tr>\n")
     parts += [f"<h2>All its cells</h2><p>{len(body)} rows in {_e(res.folder.name)}/.</p>",
-              _table("cells", header + [("provenance", "text")], body)]
+              _table("cells", [*header, ("provenance", "text")], body)]
     return _page(res, f"Method {method}", "\n".join(parts))
 
 
@@ -824,8 +828,10 @@ def _index(res: Results) -> str:
     for name, title in TABLE_PAGES.items():
         got = res.tables[name]
         body.append(f'<tr><td><a href="{name}.html">{_e(title)}</a></td><td></td>'
-                    f"{_td(None if got is None else len(got[1]))}<td></td><td>{'missing' if got is None else ''}</td></tr>\n")
-    parts += ["<h2>Experiments</h2>", _table("experiments", [("experiment", "text"), ("the paper's", "text"), ("rows", "num"),
+                    f"{_td(None if got is None else len(got[1]))}<td></td>"
+                    f"<td>{'missing' if got is None else ''}</td></tr>\n")
+    parts += ["<h2>Experiments</h2>",
+              _table("experiments", [("experiment", "text"), ("the paper's", "text"), ("rows", "num"),
                                      ("figures", "num"), ("ours against the paper", "text")], body)]
     others = [f for f in res.files.values() if f.stem not in EXPERIMENT_PAGES]
     if others:

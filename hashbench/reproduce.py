@@ -6,7 +6,7 @@ numbers of ``baselines/``.
 |---|---|
 | table4 | 48 bits: LSH, CCA-ITQ, KSH on GIST, CNN-cls and CNN-ours features; DSH on images |
 | figure6 | 12/24/36/48 bits: LSH, ITQ, CCA-ITQ, KSH on GIST and DSH; PR curves and precision within radius 2 |
-| table1 | 12-bit DSH: regulariser alpha in {0, 0.001, 0.01, 0.1}; sigmoid-relaxed, m in {6, 3, 2, 1} (trained with the release's SGD) |
+| table1 | 12-bit DSH: regulariser alpha in {0, 0.001, 0.01, 0.1}; sigmoid-relaxed, m in {6, 3, 2, 1} (release's SGD) |
 | table2 | DSH from scratch at 12/24/36/48 bits against fine-tuned from the 12-bit model |
 | table3 | four 12-bit DSH models (seeds 0-3) and every ensemble of two or more |
 
@@ -21,7 +21,10 @@ models are reused and nothing is retrained that a table already trained):
 | figure4 | training and test loss of the 48-bit model from scratch and fine-tuned | table2's checkpoints |
 | figure5 | PR curves, fine-tuned against the best ensemble (by mAP) at 24/36/48 bits | table2's and table3's rows |
 | figure6 | PR curves at 48 bits and precision within radius 2 against code length | its own grid |
-| figure7 | top-10 retrievals at 48 bits, LSH/ITQ/CCA-ITQ/KSH and DSH, 3 failed and 3 successful cases (Figures 7-18; ``hashbench show``) | figure6's 48-bit cells: their stored codes when there, else fitted |
+| figure7 | top-10 retrievals at 48 bits, 3 failed and 3 successful cases (Figures 7-18) | figure6's 48-bit cells |
+
+figure7 shows LSH, ITQ, CCA-ITQ, KSH and DSH as ``hashbench show`` does: from their stored
+codes when there, else fitted.
 
 Settings recorded in every row (the paper leaves them unstated; see the README for the
 evidence): the supervised baselines learn from a labelled subset of the training images,
@@ -248,7 +251,7 @@ def _first(s: Setup, cells: list, rows: pd.DataFrame):
     """The cells and rows of the first protocol (models are shared by protocols with the
     same training images, so their figures would repeat)."""
     keep = [c.protocol == s.protocols[0] for c in cells]
-    return [c for c, k in zip(cells, keep) if k], rows[keep].reset_index(drop=True)
+    return [c for c, k in zip(cells, keep, strict=True) if k], rows[keep].reset_index(drop=True)
 
 
 def _draw_figure1(s: Setup, grids: Grids, stem) -> list[Path]:
@@ -259,7 +262,7 @@ def _draw_figure1(s: Setup, grids: Grids, stem) -> list[Path]:
     ds = _dataset(s.dataset, s.data_dir)
     images = ds.images[get_protocol(s.protocols[0]).split(ds, s.seed).query]
     families = {None: [], "sigmoid": []}
-    for i, (cell, (_, row)) in enumerate(zip(cells, rows.iterrows())):
+    for i, (cell, (_, row)) in enumerate(zip(cells, rows.iterrows(), strict=True)):
         relax = json.loads(cell.params).get("relax")
         title = f"({'abcdefgh'[i]}) {paper_name(row, DEFAULT_VARIANT)}"
         families[relax].append((title, network_outputs(s.trained(cell), images, relax), 0.5 if relax else 0.0))
@@ -415,7 +418,8 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
         return cells, rows, table
 
     sources, draw = FIGURES.get(name, ((name,), None))
-    with open_backend(backend, scheduler, plugins=plugins, log=log) as pool:  # one cluster for every stage of every grid
+    # one cluster for every stage of every grid
+    with open_backend(backend, scheduler, plugins=plugins, log=log) as pool:
         done = {n: grid(n) for n in sources}
         grids = {n: (cells, rows) for n, (cells, rows, _) in done.items()}
         rows = pd.concat([r for _, r, _ in done.values()], ignore_index=True) if done else pd.DataFrame()

@@ -26,7 +26,7 @@ def stored_cell(path, data_dir=None, key=None):
     """(dataset, split, codes) of a stored cell, checked against the split its protocol and
     seed give now and the dataset's labels (another split or labels: InputError)."""
     codes = storedcodes.load(path, key)
-    fields = dict(zip(KEY_COLUMNS, codes.key))
+    fields = dict(zip(KEY_COLUMNS, codes.key, strict=True))
     ds = _dataset(fields["dataset"], None if data_dir is None else str(data_dir))
     split = get_protocol(fields["protocol"]).split(ds, int(fields["seed"]))
     storedcodes.check_split(codes, split, ds.labels, f"stored codes {path}")
@@ -48,7 +48,7 @@ def rescore(path, data_dir=None, skip_missing: bool = False) -> str:
         raise InputError(f"rescore: {len(missing)} of {len(records)} rows of {path} have no stored codes in {folder} "
                          f"(first: line {missing[0] + 2}, {'/'.join(row_key(first)[:6])}); rerun them with --force, "
                          "or pass --skip-missing")
-    columns = METRIC_COLUMNS + (CURVE_COLUMN,)
+    columns = (*METRIC_COLUMNS, CURVE_COLUMN)
     changed, changed_rows = 0, 0
     for i, rec in enumerate(records):
         if i in missing:

@@ -64,7 +64,7 @@ def _field(value) -> str:
         return ""
     if isinstance(value, bool):
         raise TypeError("booleans have no place in a result row")
-    if isinstance(value, float) or hasattr(value, "dtype") and value.dtype.kind == "f":
+    if isinstance(value, float) or (hasattr(value, "dtype") and value.dtype.kind == "f"):
         return repr(float(value))
     if hasattr(value, "dtype") and value.dtype.kind in "iu":
         return str(int(value))
@@ -90,7 +90,7 @@ def lineage(rec) -> tuple[str, ...] | None:
     files.pop("checkpoint", None)  # its own model: a product of the key, not an input
     if not files:
         return None
-    return tuple(_REF.sub("", _field(rec[c])) for c in KEY_COLUMNS) + (_field(files),)
+    return (*(_REF.sub("", _field(rec[c])) for c in KEY_COLUMNS), _field(files))
 
 
 def _is_number(text: str, integer: bool) -> bool:
@@ -140,7 +140,7 @@ def _read_records(path: Path) -> list[dict]:
     for lineno, fields in enumerate(lines[1:], start=2):
         if len(fields) != len(COLUMNS):
             raise InputError(f"{path}:{lineno}: torn row with {len(fields)} fields, expected {len(COLUMNS)}")
-        rec = dict(zip(COLUMNS, fields))
+        rec = dict(zip(COLUMNS, fields, strict=True))
         if rec[SCHEMA_COLUMN] != str(SCHEMA):
             raise InputError(f"{path}:{lineno}: result schema {rec[SCHEMA_COLUMN]!r}, expected {SCHEMA}")
         for c in INT_COLUMNS + FLOAT_COLUMNS:

@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
+from hashbench import experiment
 from hashbench.datasets import load_dataset
 from hashbench.errors import InputError
-from hashbench import experiment
 from hashbench.experiment import IMAGES, make_cell, plan_cells, run_cell, run_grid
 from hashbench.features import FeatureStore, get_extractor
 from hashbench.hashers import Hasher, get_hasher, register

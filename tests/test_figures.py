@@ -108,7 +108,7 @@ def test_table1_compares_the_default_model_with_the_papers_alpha_0_01_row():
     rows = pd.DataFrame([{"protocol": "cifar10-dsh", "method": "dsh", "features": "images", "bits": 12, "seed": 0,
                           "params": p, "map": 0.6, "precision_r2": 0.5} for p in ('{}', '{"alpha":0.001}')])
     table = compare("table1", rows, "cifar10")
-    assert dict(zip(table["variant"], table["paper"])) == {"regularizer-alpha-0.01": 0.5671,
+    assert dict(zip(table["variant"], table["paper"], strict=True)) == {"regularizer-alpha-0.01": 0.5671,
                                                            "regularizer-alpha-0.001": 0.6195}
 
 
@@ -134,7 +134,7 @@ def test_test_losses_are_recorded_without_changing_training_and_survive_save_loa
     net, losses, (images, labels) = digits_training(8, ck)
     plain, plain_losses, _ = digits_training(8, held_out=False)
     np.testing.assert_array_equal(losses, plain_losses)  # measuring changes nothing
-    for a, b in zip(net.state_dict().values(), plain.state_dict().values()):
+    for a, b in zip(net.state_dict().values(), plain.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     history = nets.load_history(ck)
     np.testing.assert_array_equal(history["train"], losses)

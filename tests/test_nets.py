@@ -14,7 +14,7 @@ from hashbench.errors import InputError
 
 def direct_lrn(x, size=3, alpha=5e-5, beta=0.75):
     """Caffe WITHIN_CHANNEL LRN by loops: zero-padded window, always divided by size^2."""
-    n, c, h, w = x.shape
+    _n, _c, h, w = x.shape
     r = size // 2
     out = np.empty_like(x)
     for i in range(h):
@@ -43,10 +43,7 @@ def direct_loss(b, labels, m, alpha):
     total = 0.0
     for i in range(n):
         for j in range(i + 1, n):
-            if labels.ndim == 2:
-                sim = bool((labels[i] & labels[j]).any())
-            else:
-                sim = labels[i] == labels[j]
+            sim = bool((labels[i] & labels[j]).any()) if labels.ndim == 2 else labels[i] == labels[j]
             d = ((b[i] - b[j]) ** 2).sum()
             total = total + (0.5 * d if sim else 0.5 * torch.clamp(m - d, min=0))
     reg = (b.abs() - 1).abs().sum()
@@ -115,7 +112,7 @@ def test_average_pooling_divides_by_the_clipped_window():
 
 def test_xavier_init_is_caffes_and_seeded():
     a, b, c = nets.new_net(12, 32, seed=3), nets.new_net(12, 32, seed=3), nets.new_net(12, 32, seed=4)
-    for (name, p), q, r in zip(a.named_parameters(), b.parameters(), c.parameters()):
+    for (name, p), q, r in zip(a.named_parameters(), b.parameters(), c.parameters(), strict=True):
         assert torch.equal(p, q)
         if name.endswith("bias"):
             assert not p.any()
@@ -203,7 +200,7 @@ def test_parameter_groups_follow_the_prototxt_multipliers():
     for new_head in (False, True):
         groups = nets.param_groups(net, nets.get_schedule("paper"), new_head)
         names = [n for n, _ in net.named_parameters()]
-        for name, g in zip(names, groups):
+        for name, g in zip(names, groups, strict=True):
             bias = name.endswith("bias")
             head = new_head and name.startswith("head.")
             assert g["lr_mult"] == (2 if bias else 1) * (10 if head else 1)
@@ -251,11 +248,12 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, schedule):
     losses2 = nets.train(resumed, images, _loss, labels, schedule, seed=2, batch_size=20, device="cpu",
                          checkpoint=ck, checkpoint_every=5, progress=False)
     np.testing.assert_array_equal(losses, losses2)
-    for p, q in zip(straight.state_dict().values(), resumed.state_dict().values()):
+    for p, q in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(p, q)
     # a finished checkpoint is loaded without training; a different run refuses it
     again = nets.new_net(4, 8, seed=5)
-    nets.train(again, images, _loss, labels, schedule, seed=2, batch_size=20, device="cpu", checkpoint=ck, progress=False)
+    nets.train(again, images, _loss, labels, schedule, seed=2, batch_size=20, device="cpu", checkpoint=ck,
+               progress=False)
     assert torch.equal(again.head.weight, straight.head.weight)
     with pytest.raises(InputError, match="checkpoint"):
         nets.train(nets.new_net(4, 8, 0), images, _loss, labels, schedule, seed=3, batch_size=20,

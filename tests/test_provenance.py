@@ -76,7 +76,7 @@ def test_a_model_retrained_at_the_same_path_reruns_its_cells(store, tmp_path):
     model.parent.mkdir()
     save_model(model, seed=0)
     cell = make_cell("digits", "digits-dsh", f"cnn-ours:model={model}", "lsh", 16, 0)
-    key = dict(zip(experiment.KEY_COLUMNS, cell.key()))
+    key = dict(zip(experiment.KEY_COLUMNS, cell.key(), strict=True))
     assert key["features"] == f"cnn-ours:model=sha256:{file_sha256(model)}"  # content, not path
     out = tmp_path / "run.csv"
     first = run_grid([cell], out, store=store)
@@ -199,7 +199,7 @@ def test_schema_1_files_say_how_to_migrate_and_migrate_bit_identically(tmp_path,
     assert "results migrate" in err and "\n" not in err
     assert main(["results", "migrate", str(old)]) == 0
     new = read_records(old)
-    before = [dict(zip(SCHEMA_1_COLUMNS, line.split(","))) for line in SCHEMA_1.splitlines()[1:2]]
+    before = [dict(zip(SCHEMA_1_COLUMNS, line.split(","), strict=True)) for line in SCHEMA_1.splitlines()[1:2]]
     assert all(new[0][c] == before[0][c] for c in METRIC_COLUMNS)  # the text of every metric kept
     assert new[1]["map"] == "0.30000000000000004"
     assert new[0]["features"] == "cnn-cls:model=path:runs/m/cls.pt"  # content unknown: only the path

@@ -65,7 +65,8 @@ def test_compare_names_variants_as_the_paper_does():
     ])
     assert list(rows.apply(variant, axis=1)) == ["regularizer-alpha-0.001", "sigmoid-m-3", "finetuned", "M1+M3+M4"]
     t1 = compare("table1", rows, "cifar10")
-    assert dict(zip(t1["variant"], t1["paper"])) == {"regularizer-alpha-0.001": 0.6195, "sigmoid-m-3": 0.4224}
+    assert dict(zip(t1["variant"], t1["paper"], strict=True)) == {"regularizer-alpha-0.001": 0.6195,
+                                                                  "sigmoid-m-3": 0.4224}
     t3 = compare("table3", rows[rows["method"] == "dsh-ensemble"], "cifar10").set_index("metric")
     assert t3.loc["map", "paper"] == 0.7022 and t3.loc["precision_r2", "paper"] == 0.6292
 

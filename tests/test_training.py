@@ -3,7 +3,6 @@ one line and exit code 2 with no file written."""
 
 import json
 
-import numpy as np
 import pytest
 
 from hashbench import nets

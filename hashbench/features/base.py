@@ -29,7 +29,8 @@ def register_extractor(name: str, origin: str | None = None):
         if name in EXTRACTORS:
             raise NameClash(f"extractor {name!r} is already registered ({ORIGINS[name]})")
         EXTRACTORS[name] = cls
-        ORIGINS[name] = origin or ("built-in" if cls.__module__.startswith("hashbench.") else f"module {cls.__module__}")
+        builtin = cls.__module__.startswith("hashbench.")
+        ORIGINS[name] = origin or ("built-in" if builtin else f"module {cls.__module__}")
         cls.name = name
         return cls
 

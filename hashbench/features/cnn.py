@@ -55,7 +55,8 @@ class _CNNFeatures(Extractor):
 
         net = nets.DSHNet.from_state_dict(nets.load_state(self._path()))
         if tuple(net.mean.shape) != images.shape[1:]:
-            raise InputError(f"images: the {self.name} model takes {tuple(net.mean.shape)} images, got {images.shape[1:]}")
+            raise InputError(f"images: the {self.name} model takes {tuple(net.mean.shape)} images, "
+                             f"got {images.shape[1:]}")
         out = []
         for s in range(0, len(images), 1000):
             out.append(nets.apply(net, images[s : s + 1000], "features", device=self.device))

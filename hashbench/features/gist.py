@@ -267,7 +267,8 @@ class Gist(Extractor):
     def _extract(self, images: np.ndarray, bar) -> np.ndarray:
         n, h, w, _ = images.shape
         if min(h, w) < self.n_blocks:
-            raise InputError(f"images: GIST with n_blocks={self.n_blocks} needs images of at least that many pixels a side, got {h}x{w}")
+            raise InputError(f"images: GIST with n_blocks={self.n_blocks} needs images of at least that many pixels "
+                             f"a side, got {h}x{w}")
         channels = 3 if self.color else 1
         boundary = LMGIST_BOUNDARY if self.mode == "lmgist" else 0
         plan = _plan(h, w, boundary, tuple(int(v) for v in self.orientations), int(self.n_blocks))

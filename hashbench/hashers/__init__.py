@@ -2,7 +2,12 @@
 :mod:`hashbench.plugins` adds those of other packages)."""
 
 from .base import HASHERS, ORIGINS, Hasher, get_hasher, method_label, register
+
+# isort: split
+# Registration order is the order reports list the methods in.
 from . import itq, ksh, lsh  # noqa: F401  (registers itq, cca-itq, ksh, lsh)
-from . import dsh  # noqa: F401,E402  (registers dsh, dsh-ensemble)
+
+# isort: split
+from . import dsh  # noqa: F401  (registers dsh, dsh-ensemble)
 
 __all__ = ["HASHERS", "ORIGINS", "Hasher", "get_hasher", "method_label", "register"]

@@ -121,7 +121,8 @@ class DSH(Hasher):
         if finetune:
             state = nets.load_state(self.init_from)
             if tuple(state["mean"].shape) != images.shape[1:]:
-                raise InputError(f"init_from: model takes {tuple(state['mean'].shape)} images, X has {images.shape[1:]}")
+                raise InputError(f"init_from: model takes {tuple(state['mean'].shape)} images, "
+                                 f"X has {images.shape[1:]}")
             net = nets.finetune_net(state, k, self.seed)
         else:
             net = nets.new_net(k, images.shape[1], self.seed, images.shape[3])
@@ -131,7 +132,8 @@ class DSH(Hasher):
         def loss(out, target):
             return nets.dsh_loss(out, target, margin, alpha, relax)
 
-        config = {"kind": "dsh", "n_bits": k, "alpha": alpha, "relax": str(relax), "margin": margin, "finetune": finetune}
+        config = {"kind": "dsh", "n_bits": k, "alpha": alpha, "relax": str(relax), "margin": margin,
+                  "finetune": finetune}
         start = nets.checkpoint_iteration(self.checkpoint)
         self.losses_ = nets.train(
             net, images, loss, labels, schedule, seed=int(self.seed), batch_size=int(self.batch_size),
@@ -208,7 +210,7 @@ class DSHEnsemble(Hasher):
                 n_bits=m, seed=s, alpha=self.alpha, schedule=self.schedule, batch_size=self.batch_size,
                 device=self.device, checkpoint=c, progress=self.progress,
             ).fit(X, y)
-            for s, c in zip(seeds, ckpts)
+            for s, c in zip(seeds, ckpts, strict=True)
         ]
         modes = {h.fit_mode_ for h in self.members_}
         self.fit_mode_ = modes.pop() if len(modes) == 1 else "resumed"

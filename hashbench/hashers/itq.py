@@ -122,7 +122,8 @@ class ITQ(Hasher):
         if rank < self.n_bits:
             raise InputError(
                 f"n_bits={self.n_bits} exceeds the {rank} directions of non-zero variance in the training features "
-                f"(of {cov.shape[0]} dimensions); PCA-ITQ would fill bits from zero-variance directions: use at most {rank} bits"
+                f"(of {cov.shape[0]} dimensions); PCA-ITQ would fill bits from zero-variance directions: "
+                f"use at most {rank} bits"
             )
         self.rotation_, self.loss_history_ = itq_rotation(Xc @ self.components_, self.n_iter, rng)
 
@@ -145,7 +146,8 @@ class CCAITQ(ITQ):
     uses_labelled_subset = True
     _parameter_constraints: ClassVar[dict] = {"reg": [Interval(float, 0, None, closed="neither")]}
 
-    def __init__(self, n_bits: int = 48, seed: int = 0, n_labelled: int | None = None, reg: float = 1e-4, n_iter: int = 50):
+    def __init__(self, n_bits: int = 48, seed: int = 0, n_labelled: int | None = None, reg: float = 1e-4,
+                 n_iter: int = 50):
         self.n_bits = n_bits
         self.seed = seed
         self.n_labelled = n_labelled
