@@ -122,7 +122,7 @@ def retrievals(cells, k: int = TOP, data_dir=None, store=None, models=None, code
     ds, split = _split(cells[0], data_dir)
     available = len(split.database) - (1 if split.exclude_self else 0)
     if not 1 <= k <= available:
-        raise InputError(f"top: must be between 1 and {available} (the database size), got {k}")
+        raise InputError(f"topk: must be between 1 and {available} (the database size), got {k}")
     for cell in cells:
         ds, split, q, d = cell_codes(cell, data_dir, store, models, codes)
         idx, _ = stable_topk(q, d, k, split.self_index())

@@ -134,7 +134,7 @@ def test_train_cnn_out_checked_before_training(tmp_path, capsys, monkeypatch, wh
     if where == "ckpt-folder":
         out.with_suffix(".ckpt").mkdir()
     before = files(tmp_path)
-    rc = cli.main(["train-cnn", "dsh", "--protocol", "digits-dsh", "--schedule", "2", "--quiet", "--out", str(out)])
+    rc = cli.main(["train-cnn", "dsh", "--protocol", "digits-dsh", "--budget", "2", "--quiet", "--out", str(out)])
     one_line_error(capsys, rc, "--out")
     assert files(tmp_path) == before
 
@@ -210,7 +210,7 @@ def test_results_csv_with_curves_that_are_not_json(tmp_path):
 
 
 def _digits_ckpt_argv(tmp_path):
-    return ["train-cnn", "dsh", "--protocol", "digits-dsh", "--schedule", "2", "--quiet",
+    return ["train-cnn", "dsh", "--protocol", "digits-dsh", "--budget", "2", "--quiet",
             "--out", str(tmp_path / "m.pt")]
 
 

@@ -136,7 +136,7 @@ def test_show_command_end_to_end_on_digits(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("extra, msg", [
     (["--queries", "5,abc"], "--queries"),
     (["--queries", "TRAIN"], "not a query"),
-    (["--top", "0"], "top: must be between"),
+    (["--topk", "0"], "topk: must be between"),
     (["--budget", "fast"], "--budget"),
     (["--failed", "400", "--successful", "400"], "cases asked"),
 ])
