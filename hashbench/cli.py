@@ -12,6 +12,7 @@ import sys
 
 from .backends import CellsFailed
 from .errors import InputError
+from .nets.schedules import BUDGET_HELP, parse_budget
 
 
 def _cmd_evaluate(args) -> int:
@@ -214,7 +215,7 @@ def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce, variant
     from .results import DISPLAY_COLUMNS, format_table
 
-    budget = int(args.budget) if args.budget.isdigit() else args.budget
+    budget = parse_budget(args.budget)
     protocols = _comma_list(args.protocol, "--protocol") if args.protocol else None
     if args.print_config:
         from .reproduce import print_config
@@ -263,7 +264,7 @@ def _cmd_show(args) -> int:
     from .io import check_writable
     from .paths import in_workdir
 
-    budget = int(args.budget) if args.budget.isdigit() else args.budget
+    budget = parse_budget(args.budget)
     stem = args.out or in_workdir("results/show")
     check_writable(f"{stem}-x.png", "--out")
     cells = plan_show(_experiment(args).cells(data_dir=args.data_dir, log=lambda line: print(line, file=sys.stderr)),
@@ -354,7 +355,7 @@ def _cmd_train_cnn(args) -> int:
         if args.threads < 1:
             raise InputError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    schedule = int(args.schedule) if args.schedule.isdigit() else args.schedule
+    schedule = parse_budget(args.schedule, "--schedule")
     # the record names every effective option, defaults included, so it reruns as it ran
     opts = ["bits", "seed", "schedule", "protocol", "alpha", "relax", "margin", "init_from", "device", "threads",
             "data_dir"] if args.kind == "dsh" else ["seed", "schedule", "protocol", "device", "threads", "data_dir"]
@@ -491,9 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "grids of the tables they illustrate, reusing their stored rows and trained models)")
     rp.add_argument("--dataset", default="cifar10", help="cifar10 (default), nuswide (needs its images) or digits")
     rp.add_argument("--protocol", help="comma list; default: both cifar10-dsh and cifar10-standard on CIFAR-10")
-    rp.add_argument("--budget", default="quick", help="DSH schedule: quick (default, fits a 2-core CPU), paper "
-                    "(the released 70k-iteration SGD), or an iteration count N: the quick schedule shortened to N iterations, "
-                    "its lr steps scaled (smoke tests, or a grid that must fit a time limit; N is part of each cell)")
+    rp.add_argument("--budget", default="quick", help=f"DSH schedule: {BUDGET_HELP}; a shortened schedule "
+                    "scales its lr steps (smoke tests, or a grid that must fit a time limit; N is part of each cell)")
     rp.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
     rp.add_argument("--out-dir", help="where NAME.csv, NAME-vs-paper.csv and figures go (default results/ in the "
                     "working folder)")
@@ -525,8 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--protocol", help="split protocol (default: the dataset's default)")
     sh.add_argument("--seed", type=int, default=0, help="split, hasher and tie-break seed (default 0)")
     sh.add_argument("--n-labelled", help="comma list of labelled training images, one row per value (as `run`)")
-    sh.add_argument("--budget", default="quick", help="DSH schedule when its model is not trained yet: quick "
-                    "(default), paper, or an iteration count")
+    sh.add_argument("--budget", default="quick", help=f"DSH schedule when its model is not trained yet: {BUDGET_HELP}")
     sh.add_argument("--queries", help="comma list of dataset indices of query images to show, one figure each; "
                     "default: the failed and successful cases")
     sh.add_argument("--failed", type=int, default=3, help="cases of lowest precision@10 of the last method (default 3)")
@@ -610,8 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="model file NAME.pt; NAME.json gets the record, NAME.ckpt the resumable state")
     t.add_argument("--bits", type=int, default=12, help="DSH code length (default 12)")
     t.add_argument("--seed", type=int, default=0, help="initialisation, data order and mirroring (default 0)")
-    t.add_argument("--schedule", default="quick", help="quick (default, Adam, fits a CPU), paper (released SGD), "
-                   "or an iteration count")
+    t.add_argument("--schedule", default="quick", help=BUDGET_HELP)
     t.add_argument("--protocol", default="cifar10-dsh", help="split whose training images train the model and "
                    "whose queries score it (default cifar10-dsh)")
     t.add_argument("--alpha", type=float, default=0.01, help="DSH regulariser weight (default 0.01)")

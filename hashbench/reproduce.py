@@ -46,7 +46,7 @@ from .backends import open_backend
 from .errors import InputError
 from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run_grid
 from .io import atomic_write, check_writable
-from .params import Interval, Options, check
+from .nets.schedules import budget_tag, get_schedule, parse_budget
 from .paths import in_workdir
 from .protocols import get_protocol
 from .results import load_baselines
@@ -70,7 +70,7 @@ class Setup:
 
     dataset: str
     protocols: tuple[str, ...]
-    budget: str | int  # "quick", "paper", or an iteration count (smoke tests)
+    budget: str | int  # as nets.schedules.parse_budget returns it
     seed: int = 0
     data_dir: str | None = None
     store: str | None = None
@@ -118,8 +118,7 @@ def _classifier(s: Setup) -> Path:
     older than the ``--retrain`` call: in any process, once)."""
     from .training import train_classifier
 
-    budget = s.budget if s.budget in ("quick", "paper") else f"it{s.budget}"
-    path = s.models / s.dataset / f"cnn-cls-s{s.seed}-{budget}.pt"
+    path = s.models / s.dataset / f"cnn-cls-s{s.seed}-{budget_tag(s.budget)}.pt"
     if path.is_file() and s.retrain_before is not None and path.stat().st_mtime < s.retrain_before:
         path.unlink()
     if not path.is_file() and not s.dry:
@@ -149,8 +148,6 @@ def release_solver(budget) -> str:
     iterations as ``budget`` gives the other models. Deviation from the quick schedule, by
     measurement: Adam saturates the sigmoid in its first steps (one code for every image;
     see :mod:`hashbench.nets`), SGD trains it."""
-    from .nets import get_schedule
-
     return "paper" if budget == "paper" else f"paper:{get_schedule(budget).iterations}"
 
 
@@ -347,7 +344,7 @@ def _setup(name, dataset, budget, protocols, seed, data_dir, store, models, retr
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
         raise InputError(f"--dataset: reproduce runs on {', '.join(PROTOCOLS)}, not {dataset!r}")
-    check(budget, "--budget", [Options("quick", "paper"), Interval(int, 1, None)])
+    budget = parse_budget(budget)
     if name == "table4" and dataset == "nuswide":
         raise InputError("table4 is a CIFAR-10 experiment (its CNN-cls features need single-label classes)")
     protocols = tuple(protocols or PROTOCOLS[dataset])
