@@ -89,7 +89,7 @@ def train_dsh(out, *, bits: int = 12, seed: int = 0, schedule="quick", protocol:
     sched = nets.get_schedule(schedule, finetune=init_from is not None)
     record = {
         "kind": "dsh", "command": command, "model": model_path.name, "sha256": sha256_file(model_path),
-        "dataset": ds.name, "train_protocol": protocol, "n_train": int(len(split.train)),
+        "dataset": ds.name, "train_protocol": protocol, "n_train": len(split.train),
         "bits": bits, "seed": seed, "alpha": alpha, "relax": relax, "margin": margin,
         "init_from": str(init_from) if init_from else None,
         "schedule": schedule, "optimizer": sched.optimizer, "iterations": sched.iterations,
@@ -132,7 +132,7 @@ def train_classifier(out, *, seed: int = 0, schedule="quick", protocol: str = "c
     pred = nets.apply(net, ds.images[split.query], device=device).argmax(1)
     record = {
         "kind": "cls", "command": command, "model": model_path.name, "sha256": sha256_file(model_path),
-        "dataset": ds.name, "train_protocol": protocol, "n_train": int(len(split.train)), "seed": seed,
+        "dataset": ds.name, "train_protocol": protocol, "n_train": len(split.train), "seed": seed,
         "schedule": schedule, "optimizer": sched.optimizer, "iterations": sched.iterations,
         "train_wall_s": round(wall, 1), "final_loss_mean100": float(np.mean(losses[-100:])),
         "environment": _environment(),

@@ -1,5 +1,5 @@
 """The DSH network, loss and training loop against direct computations of what the authors'
-Caffe release does (see hashbench/nets.py)."""
+Caffe release does (see hashbench/nets/)."""
 
 import math
 import sys
