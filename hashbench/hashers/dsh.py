@@ -23,7 +23,7 @@ COMMON = {**TRAINING_CONSTRAINTS, "alpha": [Interval(float, 0, None)]}  # DSH's 
 
 @register("dsh")
 class DSH(DeepHasher):
-    """DSH hasher: a :class:`DeepHasher` with the loss ``"dsh"``.
+    """Deep Supervised Hashing: the DSH network trained with the ``dsh`` loss (a :class:`DeepHasher`).
 
     Parameters (besides the training ones of :class:`DeepHasher`): ``alpha`` the regulariser
     weight (0.01 released); ``relax`` None or ``"sigmoid"``; ``margin`` None = 2k (released)
