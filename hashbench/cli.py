@@ -11,6 +11,7 @@ import sys
 
 from .backends import CellsFailed
 from .errors import InputError
+from .nets.schedules import BUDGET_HELP, parse_budget
 
 
 def _cmd_evaluate(args) -> int:
@@ -140,11 +141,6 @@ def _comma_list(text: str, arg: str, convert=str) -> list:
         raise InputError(f"{arg}: expected a comma-separated list, got {text!r}") from None
 
 
-def _budget(text: str):
-    """``--budget``: quick, paper or an iteration count (checked where it is used)."""
-    return int(text) if text.isdigit() else text
-
-
 def _n_labelled(text):
     """``--n-labelled 1000,2000,all`` -> [1000, 2000, "all"] (a grid axis); None -> None."""
     if text is None:
@@ -219,7 +215,7 @@ def _cmd_reproduce(args) -> int:
     from .reproduce import reproduce, variant
     from .results import DISPLAY_COLUMNS, format_table
 
-    budget = _budget(args.budget)
+    budget = parse_budget(args.budget)
     protocols = _comma_list(args.protocol, "--protocol") if args.protocol else None
     if args.print_config:
         from .reproduce import print_config
@@ -270,7 +266,7 @@ def _cmd_show(args) -> int:
     from .io import check_writable
     from .paths import in_workdir
 
-    budget = _budget(args.budget)
+    budget = parse_budget(args.budget)
     stem = args.out or in_workdir("results/show")
     check_writable(f"{stem}-x.png", "--out")
     cells = plan_show(_experiment(args).cells(data_dir=args.data_dir, log=lambda line: print(line, file=sys.stderr)),
@@ -361,7 +357,7 @@ def _cmd_train_cnn(args) -> int:
         if args.threads < 1:
             raise InputError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    budget = _budget(args.budget)
+    budget = parse_budget(args.budget)
     # the record names every effective option, defaults included, so it reruns as it ran
     opts = ["bits", "seed", "budget", "protocol", "alpha", "relax", "margin", "init_from", "device", "threads",
             "data_dir"] if args.kind == "dsh" else ["seed", "budget", "protocol", "device", "threads", "data_dir"]
@@ -476,9 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     store = _parent("--store", help="feature store folder (default features/ in the working folder)")
     workdir = _parent("--workdir", help="working folder for the default results/, features/ and runs/models/ "
                       "(default $HASHBENCH_HOME, else the current folder)")
-    budget = _parent("--budget", default="quick", help="DSH training schedule: quick (default, Adam, fits a "
-                     "2-core CPU), paper (the released 70k-iteration SGD), or an iteration count N: the quick "
-                     "schedule shortened to N iterations, its lr steps scaled (N is part of each cell)")
+    budget = _parent("--budget", default="quick", help=f"DSH training schedule: {BUDGET_HELP}; a shortened "
+                     "schedule scales its lr steps (smoke tests, or a grid that must fit a time limit; the budget "
+                     "is part of each cell)")
     backend = _backend_parent()
     cells = _cells_parent(extractors, datasets, protocols)
 

@@ -24,7 +24,7 @@ from .experiment import Cell, _dataset, fit_cell, make_cell, prepare
 from .hashers import HASHERS
 from .hashers.base import method_label
 from .labels import relevance_matrix
-from .params import Interval, Options, check
+from .nets.schedules import parse_budget
 from .protocols import get_protocol
 from .ranking import stable_topk
 
@@ -76,10 +76,10 @@ def name_of(cell: Cell) -> str:
 def plan_show(cells, budget="quick") -> list[Cell]:
     """The cells of ``hashbench show``: those of ``hashbench run``, with the training budget
     of the methods that declare a ``budget_param`` (DSH's ``schedule``) set to ``budget``
-    (``"quick"``, ``"paper"`` or an iteration count). The schedule is part of a cell, so its
-    model is the one ``run`` and ``reproduce --budget`` trained with that schedule: loaded
-    from the model cache, trained only when missing."""
-    check(budget, "--budget", [Options("quick", "paper"), Interval(int, 1, None)])
+    (:func:`nets.schedules.parse_budget`). The schedule is part of a cell, so its model is the
+    one ``run`` and ``reproduce --budget`` trained with that schedule: loaded from the model
+    cache, trained only when missing."""
+    budget = parse_budget(budget)
     out = []
     for c in cells:
         params = {**json.loads(c.params), **json.loads(c.settings)}

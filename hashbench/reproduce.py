@@ -49,7 +49,7 @@ from .backends import open_backend
 from .errors import InputError
 from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run_grid
 from .io import atomic_write, check_writable
-from .params import Interval, Options, check
+from .nets.schedules import budget_tag, get_schedule, parse_budget
 from .paths import in_workdir
 from .protocols import get_protocol
 from .results import load_baselines
@@ -73,7 +73,7 @@ class Setup:
 
     dataset: str
     protocols: tuple[str, ...]
-    budget: str | int  # "quick", "paper", or an iteration count (smoke tests)
+    budget: str | int  # as nets.schedules.parse_budget returns it
     seed: int = 0
     data_dir: str | None = None
     store: str | None = None
@@ -121,8 +121,7 @@ def _classifier(s: Setup) -> Path:
     older than the ``--retrain`` call: in any process, once)."""
     from .training import train_classifier
 
-    budget = s.budget if s.budget in ("quick", "paper") else f"it{s.budget}"
-    path = s.models / s.dataset / f"cnn-cls-s{s.seed}-{budget}.pt"
+    path = s.models / s.dataset / f"cnn-cls-s{s.seed}-{budget_tag(s.budget)}.pt"
     if path.is_file() and s.retrain_before is not None and path.stat().st_mtime < s.retrain_before:
         path.unlink()
     if not path.is_file() and not s.dry:
@@ -152,8 +151,6 @@ def release_solver(budget) -> str:
     iterations as ``budget`` gives the other models. Deviation from the quick schedule, by
     measurement: Adam saturates the sigmoid in its first steps (one code for every image;
     see :mod:`hashbench.nets`), SGD trains it."""
-    from .nets import get_schedule
-
     return "paper" if budget == "paper" else f"paper:{get_schedule(budget).iterations}"
 
 
@@ -350,7 +347,7 @@ def _setup(name, dataset, budget, protocols, seed, data_dir, store, models, retr
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
         raise InputError(f"--dataset: reproduce runs on {', '.join(PROTOCOLS)}, not {dataset!r}")
-    check(budget, "--budget", [Options("quick", "paper"), Interval(int, 1, None)])
+    budget = parse_budget(budget)
     if name == "table4" and dataset == "nuswide":
         raise InputError("table4 is a CIFAR-10 experiment (its CNN-cls features need single-label classes)")
     protocols = tuple(protocols or PROTOCOLS[dataset])
@@ -379,6 +376,15 @@ def print_config(name: str, dataset: str = "cifar10", budget="quick", protocols=
     return to_toml(from_cells(cells), note)
 
 
+def result_stem(out_dir, name: str, dataset: str, budget) -> Path:
+    """Where a reproduction's CSVs and figures go, without suffix: ``table2`` for CIFAR-10 at
+    the quick schedule, ``table2-nuswide`` for another dataset, ``table2-paper-budget`` for the
+    release's schedule, so the committed quick results and the paper-budget ones sit side by
+    side and each comparison with the paper reads one budget."""
+    stem = name if dataset == "cifar10" else f"{name}-{dataset}"
+    return Path(out_dir) / (f"{stem}-paper-budget" if budget == "paper" else stem)
+
+
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
               out_dir=None, jobs: int = 1, force: bool = False, data_dir=None, store=None,
               models=None, log=print, retrain: bool = False, backend: str = "processes",
@@ -393,7 +399,7 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
     check_writable(out_dir, "--out-dir", folder=True)
 
     def stem(n: str) -> Path:
-        return Path(out_dir) / (n if dataset == "cifar10" else f"{n}-{dataset}")
+        return result_stem(out_dir, n, dataset, budget)
 
     handled = set()  # cells already rerun by this call
 

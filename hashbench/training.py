@@ -125,7 +125,7 @@ def train_classifier(out, *, seed: int = 0, schedule="quick", protocol: str = "c
     ck = model_path.with_suffix(".ckpt")
     resumed = ck.is_file()
     t0 = time.perf_counter()
-    losses = nets.train(net, images, F.cross_entropy, labels, sched, seed=seed, device=device, checkpoint=ck,
+    losses = nets.train(net, images, _cross_entropy, labels, sched, seed=seed, device=device, checkpoint=ck,
                         config={"kind": "cls", "n_classes": n_classes}, progress=progress)
     wall = time.perf_counter() - t0
     net.cpu()
@@ -142,6 +142,11 @@ def train_classifier(out, *, seed: int = 0, schedule="quick", protocol: str = "c
     record["images_per_s"] = _images_per_s(sched.iterations, 200, wall, resumed)
     _write_json(json_path, record)
     return record
+
+
+def _cross_entropy(outputs, labels, progress):
+    """The classifier's loss: softmax cross-entropy (Caffe's SoftmaxWithLoss)."""
+    return F.cross_entropy(outputs, labels)
 
 
 def _images_per_s(iterations: int, batch_size: int, wall: float, resumed: bool) -> float | None:

@@ -120,7 +120,7 @@ def digits_training(schedule, checkpoint=None, held_out=True, loss_fn=None):
     ds = load_dataset("digits")
     net = nets.new_net(12, 8, 0)
     held = (ds.images[1500:], ds.labels[1500:])
-    loss_fn = loss_fn or (lambda out, t: nets.dsh_loss(out, t, 24.0, 0.01))
+    loss_fn = loss_fn or nets.DSHLoss(12, 10, margin=24.0)
     losses = nets.train(net, ds.images[:1500], loss_fn, ds.labels[:1500], nets.get_schedule(schedule), seed=0,
                         checkpoint=checkpoint, checkpoint_every=3, held_out=held if held_out else None,
                         progress=False)
@@ -155,7 +155,7 @@ def test_an_interrupted_run_resumes_its_test_losses(tmp_path):
     digits_training(8, whole)
     calls = {"n": 0}
 
-    def failing(out, t):  # training steps only (the held-out loss runs without gradients)
+    def failing(out, t, progress):  # training steps only (the held-out loss runs without gradients)
         if torch.is_grad_enabled():
             calls["n"] += 1
             if calls["n"] == 5:

@@ -1,5 +1,5 @@
 """The DSH network, loss and training loop against direct computations of what the authors'
-Caffe release does (see hashbench/nets.py)."""
+Caffe release does (see hashbench/nets/)."""
 
 import math
 import sys
@@ -215,7 +215,7 @@ def _tiny_problem(n=60, size=8, seed=0):
     return images, labels
 
 
-def _loss(out, y):
+def _loss(out, y, progress):
     return nets.dsh_loss(out, y, 8.0, 0.01)
 
 
@@ -233,11 +233,11 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, schedule):
 
     calls = []
 
-    def dying_loss(out, y):
+    def dying_loss(out, y, progress):
         calls.append(1)
         if len(calls) == 8:
             raise Interrupt
-        return _loss(out, y)
+        return _loss(out, y, progress)
 
     ck = tmp_path / "run.ckpt"
     with pytest.raises(Interrupt):
@@ -267,7 +267,7 @@ def test_training_lowers_the_loss_and_is_seeded():
     for _ in range(2):
         net = nets.new_net(6, 8, seed=0)
         net.mean.copy_(torch.from_numpy(images.mean(0).astype(np.float32)))
-        runs.append(nets.train(net, images, lambda o, y: nets.dsh_loss(o, y, 12.0, 0.01), labels, sched,
+        runs.append(nets.train(net, images, nets.DSHLoss(6, 3, margin=12.0), labels, sched,
                                seed=0, batch_size=30, device="cpu", progress=False))
     np.testing.assert_array_equal(runs[0], runs[1])
     assert runs[0][-10:].mean() < 0.7 * runs[0][:3].mean()
@@ -328,7 +328,7 @@ def test_adam_collapses_the_sigmoid_relaxed_loss_and_sgd_trains_it(data_root):
     found = {}
     for name, schedule in solvers.items():
         net = nets.new_net(12, 32, 0)
-        losses = nets.train(net, ds.images[:4000], lambda o, t: nets.dsh_loss(o, t, 6.0, 0.0, "sigmoid"),
+        losses = nets.train(net, ds.images[:4000], nets.DSHLoss(12, 10, margin=6.0, alpha=0.0, relax="sigmoid"),
                             ds.labels[:4000], schedule, seed=0, device="cpu", progress=False)
         out = nets.apply(net, probe, "outputs", device="cpu")
         found[name] = (np.abs(out).max(), len({tuple(r) for r in out > 0}), losses)

@@ -37,7 +37,7 @@ def test_train_cnn_dsh_and_cls_on_digits(tmp_path, capsys):
     "argv, match",
     [
         (["--out", "model.bin"], "must end in .pt"),
-        (["--out", "m.pt", "--budget", "fast"], "schedule"),
+        (["--out", "m.pt", "--budget", "fast"], "--budget"),
         (["--out", "m.pt", "--threads", "0"], "--threads"),
         (["--out", "m.pt", "--relax", "sigmoid"], "margin"),
     ],
