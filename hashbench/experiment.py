@@ -304,8 +304,8 @@ def score(split, labels, query_codes, db_codes, n_bits: int, timing: dict | None
         "map_optimistic": res["map_optimistic"],
         "map_pessimistic": res["map_pessimistic"],
         "map_at_k": res.get("map_at_k"),  # only protocols scored at a cut-off k (nuswide-21-top5000)
-        "precision_r2": res["precision_at_radius"][str(RADIUS)],
-        "empty_r2_fraction": res["empty_radius_fraction"],
+        "precision_r2": res["precision_r"][str(RADIUS)],
+        "empty_r2_fraction": res["empty_r_fraction"],
         "n_queries": res["n_queries"],
         "n_database": res["n_database"],
         "n_no_relevant": res["n_no_relevant"],

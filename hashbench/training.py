@@ -63,8 +63,8 @@ def score_codes(hasher, dataset, protocol_name: str, seed: int = 0) -> dict:
                    radius=2, self_index=split.self_index())
     return {
         "map": res["map"], "map_expected": res["map_expected"],
-        "precision_radius2": res["precision_at_radius"]["2"],
-        "empty_radius2_fraction": res["empty_radius_fraction"],
+        "precision_r2": res["precision_r"]["2"],
+        "empty_r2_fraction": res["empty_r_fraction"],
     }
 
 
