@@ -1,7 +1,7 @@
 """Feature extractors by name and the on-disk feature store.
 
-``get_extractor(name, **params)`` builds one (``gist``, ``pixels``; the DSH issue registers
-``cnn-cls`` and ``cnn-ours``); ``FeatureStore(root).get(dataset, extractor)`` returns its
+``get_extractor(name, **params)`` builds one (``gist``, ``pixels``, ``cnn-cls``,
+``cnn-ours``); ``FeatureStore(root).get(dataset, extractor)`` returns its
 matrix for every image of a dataset, computing and storing it when missing or stale.
 """
 

@@ -5,7 +5,7 @@ An extractor turns images (uint8 ``(n, H, W, 3)`` RGB) into a float32 feature ma
 parameters, so ``get_params`` and ``clone`` work. ``key()`` names the extractor and every
 parameter that changes its output; the feature store files matrices under it, so two
 extractors with the same key must give the same features. A learned extractor (the CNN
-features of the DSH issue) puts its model's hash among ``key_params()``.
+features ``cnn-cls`` and ``cnn-ours``) puts its model's hash among ``key_params()``.
 """
 
 import json
