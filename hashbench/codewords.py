@@ -36,7 +36,7 @@ def paley(q: int) -> np.ndarray:
 def hadamard(n: int) -> np.ndarray | None:
     """An n x n matrix of +-1 with H H^T = n I, or None when n is not 1, 2 or a Sylvester
     power of 2 times a Paley order (q + 1, q prime = 3 mod 4)."""
-    for a in range(0, max(n.bit_length(), 1)):
+    for a in range(max(n.bit_length(), 1)):
         if n % (1 << a):
             break
         m = n >> a

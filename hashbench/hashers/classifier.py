@@ -19,6 +19,8 @@ a radius-2 lookup returns exactly the predicted class. Lengths without a Hadamar
 minimum distance. The paper's own code assignment is not reproduced here (not checked).
 """
 
+from typing import ClassVar
+
 import numpy as np
 
 from ..codewords import class_codewords
@@ -37,7 +39,7 @@ class ClassifierCodes(Hasher):
 
     label = "Classifier codes"
     supervised = True
-    fast_params = {"n_bits": 8}
+    fast_params: ClassVar[dict] = {"n_bits": 8}
 
     def __init__(self, n_bits: int = 12, seed: int = 0):
         self.n_bits = n_bits
