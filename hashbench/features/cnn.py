@@ -101,8 +101,20 @@ class CNNCls(_CNNFeatures):
 @register_extractor("cnn-cls-logits")
 class CNNClsLogits(CNNCls):
     """The CNN-cls classifier's outputs (one logit per class, not normalised): the input of the
-    ``classifier`` baseline (:mod:`hashbench.hashers.classifier`). ``model`` and ``device`` as
-    ``cnn-cls``."""
+    ``classifier`` baseline (:mod:`hashbench.hashers.classifier`).
+
+    Parameters
+    ----------
+    model : str or None, default None
+        As ``cnn-cls``.
+    device : str, default "auto"
+        As ``cnn-cls``.
+
+    References
+    ----------
+    A. Sablayrolles, M. Douze, N. Usunier and H. Jégou, "How should we evaluate supervised
+    hashing?", ICASSP 2017.
+    """
 
     output = "outputs"
     normalise = False
