@@ -68,7 +68,7 @@ def check_settings(sizes, bits, strategies, k, radius, queries):
             raise InputError(f"--strategies: unknown {s!r}; choose from {', '.join(search.STRATEGIES)}")
     for n, nq in zip(sizes, queries, strict=True):
         if k < 1 or k > n:
-            raise InputError(f"--k: {k} must be in [1, {n}] (the database size)")
+            raise InputError(f"--topk: {k} must be in [1, {n}] (the database size)")
         if nq < 1:
             raise InputError(f"--queries: {nq} must be positive")
 

@@ -172,7 +172,7 @@ def test_parse_size():
     (["--sizes", "1M", "--radius", "-1"], "--radius"),
     (["--sizes", "1M", "--radius", "4"], "hash-table"),
     (["--sizes", "1M", "--strategies", "kd-tree"], "kd-tree"),
-    (["--sizes", "1000", "--k", "1001"], "--k"),
+    (["--sizes", "1000", "--topk", "1001"], "--topk"),
     (["--sizes", "1M,10M", "--queries", "1,2,3"], "--queries"),
     (["--sizes", "1M", "--noise", "0.9"], "--noise"),
 ])
