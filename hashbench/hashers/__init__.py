@@ -1,8 +1,9 @@
 """Hashing methods, registered by name (importing this package registers the built-ins;
 :mod:`hashbench.plugins` adds those of other packages)."""
 
+# importing registers: itq, cca-itq, ksh, lsh; dsh, dsh-ensemble; dpsh, hashnet, greedyhash, csq,
+# orthohash and their -head forms
+from . import deep_methods, dsh, itq, ksh, lsh  # noqa: F401
 from .base import HASHERS, ORIGINS, Hasher, get_hasher, method_label, register
-from . import itq, ksh, lsh  # noqa: F401  (registers itq, cca-itq, ksh, lsh)
-from . import dsh  # noqa: F401,E402  (registers dsh, dsh-ensemble)
 
 __all__ = ["HASHERS", "ORIGINS", "Hasher", "get_hasher", "method_label", "register"]
