@@ -36,7 +36,9 @@ CHUNK = 100
 
 
 def sylvester_hadamard(k: int) -> torch.Tensor:
-    """The k x k Sylvester Hadamard matrix (k a power of 2), as ``scipy.linalg.hadamard``."""
+    """The k x k Sylvester Hadamard matrix (k a power of 2), as ``scipy.linalg.hadamard``.
+    Not :func:`hashbench.codewords.hadamard`, which builds Paley's orders too (12, 48) and may
+    pick a Paley matrix where Sylvester's exists (32): CSQ's centres are the release's."""
     if k < 1 or k & (k - 1):
         raise ValueError(f"Sylvester Hadamard matrices have orders 2^n, not {k}")
     h = torch.ones(1, 1)
