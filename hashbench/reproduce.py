@@ -225,6 +225,15 @@ def print_config(name: str, dataset: str = "cifar10", budget="quick", protocols=
     return to_toml(from_cells(cells), note)
 
 
+def result_stem(out_dir, name: str, dataset: str, budget) -> Path:
+    """Where a reproduction's CSVs and figures go, without suffix: ``table2`` for CIFAR-10 at
+    the quick schedule, ``table2-nuswide`` for another dataset, ``table2-paper-budget`` for the
+    release's schedule, so the committed quick results and the paper-budget ones sit side by
+    side and each comparison with the paper reads one budget."""
+    stem = name if dataset == "cifar10" else f"{name}-{dataset}"
+    return Path(out_dir) / (f"{stem}-paper-budget" if budget == "paper" else stem)
+
+
 def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=None, seed: int = 0,
               out_dir=None, jobs: int = 1, force: bool = False, data_dir=None, store=None,
               models=None, log=print, retrain: bool = False, backend: str = "processes",
@@ -239,7 +248,7 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
     check_writable(out_dir, "--out-dir", folder=True)
 
     def stem(n: str) -> Path:
-        return Path(out_dir) / (n if dataset == "cifar10" else f"{n}-{dataset}")
+        return result_stem(out_dir, n, dataset, budget)
 
     handled = set()  # cells already rerun by this call
 

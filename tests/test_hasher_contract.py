@@ -7,6 +7,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from hashbench.hashers.itq import CCAITQ, ITQ
 from hashbench.hashers.ksh import KSH
 from hashbench.hashers.lsh import LSH
+from hashbench.hashers.pcah import PCAH
+from hashbench.hashers.sdh import SDH
+from hashbench.hashers.sh import SH
 from hashbench.testing import check_hasher, parametrize_with_hashers
 
 
@@ -28,8 +31,11 @@ def _expected_failures(estimator) -> dict:
     }
 
 
-# sklearn's checks use as few as 1 feature and 10 samples: bit lengths and anchors that fit them
-@parametrize_with_checks([LSH(n_bits=4), ITQ(n_bits=1), CCAITQ(n_bits=1), KSH(n_bits=4, n_anchors=5, n_labelled=None)],
+# sklearn's checks use as few as 1 feature and 10 samples: bit lengths and anchors that fit them.
+# The classifier baseline is not among them: its input is a classifier's logits, one column per
+# class, and it refuses labels naming more classes than columns, which these checks draw freely.
+@parametrize_with_checks([LSH(n_bits=4), ITQ(n_bits=1), CCAITQ(n_bits=1), KSH(n_bits=4, n_anchors=5, n_labelled=None),
+                          PCAH(n_bits=1), SH(n_bits=4), SDH(n_bits=4, n_anchors=5)],
                          expected_failed_checks=_expected_failures)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

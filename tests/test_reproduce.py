@@ -169,3 +169,12 @@ def test_retrain_trains_each_model_once_though_stages_name_it_twice(tmp_path):
     assert len(removed) == len(set(removed)) == 7
     assert (retrained["fit"] == "trained").sum() == 7 and len(retrained) == 14
     assert len(pd.read_csv(tmp_path / "table2-digits.csv")) == 14  # rows of the old models replaced
+
+
+def test_paper_budget_results_go_beside_the_quick_ones(tmp_path):
+    from hashbench.reproduce import result_stem
+
+    assert result_stem(tmp_path, "table2", "cifar10", "quick") == tmp_path / "table2"
+    assert result_stem(tmp_path, "table2", "cifar10", 5) == tmp_path / "table2"
+    assert result_stem(tmp_path, "table2", "cifar10", "paper") == tmp_path / "table2-paper-budget"
+    assert result_stem(tmp_path, "table4", "nuswide", "paper") == tmp_path / "table4-nuswide-paper-budget"

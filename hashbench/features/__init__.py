@@ -7,7 +7,7 @@ matrix for every image of a dataset, computing and storing it when missing or st
 
 from .base import EXTRACTORS, Extractor, check_images, format_param, get_extractor, parse_param, register_extractor
 from .store import FeatureStore, images_fingerprint
-from . import cnn, gist, pixels  # noqa: F401,E402  (registers cnn-cls, cnn-ours, gist, pixels)
+from . import cnn, gist, pixels  # noqa: F401,E402  (registers cnn-cls, cnn-cls-logits, cnn-ours, gist, pixels)
 
 __all__ = [
     "EXTRACTORS", "Extractor", "FeatureStore", "check_images", "format_param", "get_extractor",

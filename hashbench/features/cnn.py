@@ -26,6 +26,8 @@ class _CNNFeatures(Extractor):
 
     default_model: str
     train_hint: str
+    output = "features"  # what nets.apply returns: the FC-500 layer, or "outputs" (logits)
+    normalise = True
 
     model_file_params = ("model",)
 
@@ -58,9 +60,11 @@ class _CNNFeatures(Extractor):
             raise InputError(f"images: the {self.name} model takes {tuple(net.mean.shape)} images, got {images.shape[1:]}")
         out = []
         for s in range(0, len(images), 1000):
-            out.append(nets.apply(net, images[s : s + 1000], "features", device=self.device))
+            out.append(nets.apply(net, images[s : s + 1000], self.output, device=self.device))
             bar.update(len(out[-1]))
         X = np.concatenate(out).astype(np.float32)
+        if not self.normalise:
+            return X
         norms = np.linalg.norm(X, axis=1, keepdims=True)
         return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
 
@@ -77,3 +81,13 @@ class CNNCls(_CNNFeatures):
     __doc__ = "FC-500 features of the CNN-cls classifier (Table 4, CNN-cls). " + _CNNFeatures.__doc__
     default_model = "runs/models/cnn-cls-s0.pt"
     train_hint = "hashbench train-cnn cls --out runs/models/cnn-cls-s0.pt"
+
+
+@register_extractor("cnn-cls-logits")
+class CNNClsLogits(CNNCls):
+    """The CNN-cls classifier's outputs (one logit per class, not normalised): the input of the
+    ``classifier`` baseline (:mod:`hashbench.hashers.classifier`). ``model`` and ``device`` as
+    ``cnn-cls``."""
+
+    output = "outputs"
+    normalise = False
