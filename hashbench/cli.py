@@ -180,7 +180,8 @@ def _cmd_run(args) -> int:
     from .backends import open_backend
     from .experiment import check_outputs, run_grid
     from .paths import in_workdir
-    from .results import check_output, format_table
+    from .report import format_table
+    from .results import check_output
 
     def log(line):
         print(line, file=sys.stderr)
@@ -202,7 +203,7 @@ def _cmd_run(args) -> int:
         rows = run_grid(cells, out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
                         store=args.store, log=log, retrain=args.retrain, backend=pool)
     if args.lookup_cost:
-        from .results import DISPLAY_COLUMNS
+        from .report import DISPLAY_COLUMNS
         from .search import LOOKUP_COLUMNS, lookup_columns
 
         print(format_table(lookup_columns(rows, out), columns=DISPLAY_COLUMNS + LOOKUP_COLUMNS))
@@ -212,8 +213,9 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from .reproduce import reproduce, variant
-    from .results import DISPLAY_COLUMNS, format_table
+    from .paper import variant
+    from .report import DISPLAY_COLUMNS, format_table
+    from .reproduce import reproduce
 
     budget = parse_budget(args.budget)
     protocols = _comma_list(args.protocol, "--protocol") if args.protocol else None

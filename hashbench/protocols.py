@@ -57,7 +57,7 @@ class Split:
         return out
 
     def record(self) -> dict:
-        """The split's fields for a result row."""
+        """The split's fields, as ``split export`` writes them to ``split.json``."""
         return {
             "protocol": self.protocol, "seed": self.seed, "n_train": len(self.train),
             "n_query": len(self.query), "n_database": len(self.database), "exclude_self": self.exclude_self,

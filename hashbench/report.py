@@ -12,6 +12,7 @@ folder beside ``--out`` and swapped into place.
 
 ``markdown_tables`` gives the README's tables; the README holds each between
 ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->`` and a test regenerates them.
+``format_table`` is the plain-text table ``run`` and ``reproduce`` print.
 """
 
 import csv
@@ -33,10 +34,12 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .figures import FIGURES
 from .hashers.base import method_label
 from .io import atomic_write, check_writable
-from .reproduce import EXPERIMENTS, FIGURES, compare, variant
-from .results import KEY_COLUMNS, METRIC_COLUMNS, load_baselines, read_results, row_key
+from .paper import compare, load_baselines, variant
+from .reproduce import EXPERIMENTS
+from .results import KEY_COLUMNS, METRIC_COLUMNS, read_results, row_key
 from .storedcodes import codes_dir, codes_path
 
 # the experiment pages, in the README's order: (title, the paper's tables they stand beside)
@@ -60,10 +63,25 @@ ROW_COLUMNS = ("protocol", "features", "method", "bits", "seed", "n_labelled", "
                "map_expected", "precision_r2", "empty_r2_fraction", "train_s")
 NEAR = 0.01  # |ours - paper| within this: as the paper; beyond FAR: far from it
 FAR = 0.05
+# the columns of result rows the terminal tables show
+DISPLAY_COLUMNS = (
+    "dataset", "protocol", "features", "method", "bits", "seed", "n_labelled", "map",
+    "map_expected", "map_at_k", "precision_r2", "empty_r2_fraction", "train_s", "encode_s", "rank_s",
+)
+
+
+def format_table(df: pd.DataFrame, columns=DISPLAY_COLUMNS, floatfmt: str = ".4f") -> str:
+    """A plain-text table (tabulate) of result rows or baselines; columns with no value in
+    any row (``map_at_k`` outside cut-off protocols) are left out, missing values blank."""
+    from tabulate import tabulate
+
+    cols = [c for c in columns if c in df.columns and df[c].notna().any()]
+    values = df[cols].astype(object).where(df[cols].notna(), None)
+    return tabulate(values.values.tolist(), headers=cols, floatfmt=floatfmt, tablefmt="simple")
 
 
 def _figure_page(figure: str) -> str:
-    """The experiment page a figure of ``reproduce.FIGURES`` goes on: the last grid it draws
+    """The experiment page a figure of ``figures.FIGURES`` goes on: the last grid it draws
     from (figure7 draws from none: it retrieves with figure6's 48-bit settings)."""
     sources = FIGURES[figure][0]
     return sources[-1] if sources else "figure6"
@@ -456,7 +474,7 @@ def markdown_text(tables: dict[str, str]) -> str:
 
 
 def _dedent(body: str, indent: str) -> str:
-    return "".join(line[len(indent):] if line.startswith(indent) else line for line in body.splitlines(True))
+    return "".join(line.removeprefix(indent) for line in body.splitlines(True))
 
 
 def _indent(body: str, indent: str) -> str:

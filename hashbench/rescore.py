@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import storedcodes
 from .errors import InputError
-from .experiment import _dataset, score
+from .experiment import cached_dataset, score
 from .protocols import get_protocol
 from .results import (
     CURVE_COLUMN,
@@ -27,7 +27,7 @@ def stored_cell(path, data_dir=None, key=None):
     seed give now and the dataset's labels (another split or labels: InputError)."""
     codes = storedcodes.load(path, key)
     fields = dict(zip(KEY_COLUMNS, codes.key, strict=True))
-    ds = _dataset(fields["dataset"], None if data_dir is None else str(data_dir))
+    ds = cached_dataset(fields["dataset"], data_dir)
     split = get_protocol(fields["protocol"]).split(ds, int(fields["seed"]))
     storedcodes.check_split(codes, split, ds.labels, f"stored codes {path}")
     return ds, split, codes
@@ -55,7 +55,7 @@ def rescore(path, data_dir=None, skip_missing: bool = False) -> str:
             continue
         key = row_key(rec)
         _, split, codes = stored_cell(storedcodes.codes_path(folder, key), data_dir, key)
-        new = score(split, _dataset(key[0], None if data_dir is None else str(data_dir)).labels,
+        new = score(split, cached_dataset(key[0], data_dir).labels,
                     codes.query_codes, codes.db_codes, codes.n_bits)
         diff = [c for c in columns if rec[c] != _field(new[c])]
         changed += len(diff)

@@ -1,4 +1,4 @@
-"""The CSV result store, the paper's published baselines, and tables of both.
+"""The CSV result store.
 
 A result file holds one row per experiment cell (the ``KEY_COLUMNS``, model files in them
 by content: :mod:`hashbench.provenance`), in the schema ``SCHEMA`` (its last column);
@@ -19,7 +19,6 @@ import re
 from pathlib import Path
 
 import pandas as pd
-from tabulate import tabulate
 
 from .errors import InputError
 from .io import atomic_write, check_writable, read_text_file
@@ -45,16 +44,6 @@ INT_COLUMNS = ("bits", "seed", "n_queries", "n_database", "n_no_relevant", "n_tr
 FLOAT_COLUMNS = (
     "map", "map_expected", "map_optimistic", "map_pessimistic", "map_at_k", "precision_r2",
     "empty_r2_fraction", "train_s", "encode_s", "rank_s",
-)
-DISPLAY_COLUMNS = (
-    "dataset", "protocol", "features", "method", "bits", "seed", "n_labelled", "map",
-    "map_expected", "map_at_k", "precision_r2", "empty_r2_fraction", "train_s", "encode_s", "rank_s",
-)
-
-BASELINES_DIR = Path(__file__).parent / "baselines"  # a link to the top-level baselines/, shipped in wheels
-BASELINE_COLUMNS = (
-    "source", "source_table", "dataset", "method", "features", "bits", "variant", "metric",
-    "value", "note",
 )
 
 
@@ -237,39 +226,3 @@ def write_records(path, records) -> None:
     writer.writerows([r[c] for c in COLUMNS] for r in records)
     with atomic_write(path, "wb") as f:
         f.write(buf.getvalue().encode("utf-8"))
-
-
-def format_table(df: pd.DataFrame, columns=DISPLAY_COLUMNS, floatfmt: str = ".4f") -> str:
-    """A plain-text table (tabulate) of result rows or baselines; columns with no value in
-    any row (``map_at_k`` outside cut-off protocols) are left out, missing values blank."""
-    cols = [c for c in columns if c in df.columns and df[c].notna().any()]
-    values = df[cols].astype(object).where(df[cols].notna(), None)
-    return tabulate(values.values.tolist(), headers=cols, floatfmt=floatfmt, tablefmt="simple")
-
-
-def load_baselines(source_table: str | None = None) -> pd.DataFrame:
-    """The paper's published numbers from ``baselines/*.csv`` (one file per source table).
-
-    Columns: source ("supplementary" or "main paper"), source_table (``supp-table1`` ..
-    ``supp-table4``, ``main-paper``), dataset, method, features ("images" for DSH), bits,
-    variant (the table's row name, e.g. ``finetuned`` or ``M1+M2``; empty when the table has
-    one model per cell), metric (``map`` or ``precision_r2``), value, note."""
-    files = sorted(BASELINES_DIR.glob("*.csv"))
-    if not files:
-        raise InputError(f"no baseline CSVs in {BASELINES_DIR}: this hashbench installation is incomplete")
-    frames = []
-    for f in files:
-        df = pd.read_csv(f, dtype=str, keep_default_na=False)
-        if tuple(df.columns) != BASELINE_COLUMNS:
-            raise InputError(f"{f}: columns {list(df.columns)}, expected {list(BASELINE_COLUMNS)}")
-        frames.append(df)
-    df = pd.concat(frames, ignore_index=True)
-    df["bits"] = df["bits"].astype("int64")
-    df["value"] = df["value"].astype("float64")
-    if source_table is not None:
-        if source_table not in set(df["source_table"]):
-            raise InputError(
-                f"unknown source table {source_table!r}; choose from {', '.join(sorted(set(df['source_table'])))}"
-            )
-        df = df[df["source_table"] == source_table].reset_index(drop=True)
-    return df

@@ -315,10 +315,13 @@ def bench_search(sizes, bits, strategies=None, codes="random", queries=None, k=1
 def plot_search_speed(df: pd.DataFrame, stem):
     """QPS against recall (top-k, radius) and against code length, one line per strategy;
     solid lines for the smallest database size, dashed for larger."""
-    from .plots import plt, save
+    from matplotlib.figure import Figure
+
+    from .plots import save
 
     df = df[df["status"] == "ok"].copy()
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
+    fig = Figure(figsize=(11, 8.5))
+    axes = fig.subplots(2, 2)
     sizes = sorted(df["n_database"].unique())
     styles = ["-", "--", ":", "-."]
     colors = {name: f"C{i}" for i, name in enumerate(search.STRATEGIES)}

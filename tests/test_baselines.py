@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from hashbench.errors import InputError
-from hashbench.results import BASELINE_COLUMNS, BASELINES_DIR, load_baselines
+from hashbench.paper import BASELINE_COLUMNS, BASELINES_DIR, load_baselines
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,8 @@ from hashbench.cli import main
 from hashbench.codes import pack
 from hashbench.experiment import make_cell, prepare
 from hashbench.figures import best_ensembles, network_outputs
-from hashbench.reproduce import DEFAULT_VARIANT, N_LABELLED, compare, paper_name, reproduce
+from hashbench.paper import DEFAULT_VARIANT, compare, paper_name
+from hashbench.reproduce import N_LABELLED, reproduce
 
 BUDGET = 2  # DSH iterations per model: the figures' plumbing, not their content
 

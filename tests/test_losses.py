@@ -186,3 +186,19 @@ def test_registry_refuses_clashes_strangers_and_unknown_names():
     with pytest.raises(InputError, match="margin"):
         get_loss("dsh", 4, 2, relax="sigmoid")
     assert get_loss("dsh", 6, 2).config() == {"alpha": 0.01, "relax": "None", "margin": 12.0}
+
+
+@pytest.mark.parametrize("multi_hot", [False, True], ids=["class-ids", "multi-hot"])
+def test_a_loss_receives_int64_class_ids_or_float32_multi_hot(multi_hot):
+    X, y = _tiny(n=20)
+    labels = np.eye(3, dtype=bool)[y] if multi_hot else y
+    seen = []
+
+    def loss(outputs, batch_labels, progress):
+        seen.append((batch_labels.dtype, tuple(batch_labels.shape)))
+        return nets.dsh_loss(outputs, batch_labels, 8.0, 0.01)
+
+    nets.train(nets.new_net(4, 8, 0), X, loss, labels, nets.get_schedule(2), seed=0, batch_size=10, device="cpu",
+               progress=False, held_out=(X[:6], labels[:6]))
+    expected = (torch.float32, (10, 3)) if multi_hot else (torch.int64, (10,))
+    assert seen[0] == expected and {d for d, _ in seen} == {expected[0]}  # training and held-out batches

@@ -172,7 +172,7 @@ def test_query_without_relevant_items_is_left_out_everywhere():
     assert res["map"] == 1.0 and res["precision_r"]["0"] == 1.0
 
 
-def test_stable_topk_and_radius_search_match_argsort():
+def test_stable_topk_matches_argsort():
     rng = np.random.default_rng(5)
     qb, db, _, _ = random_case(rng, 30, 200, 24, False)
     q, d = pack(qb), pack(db)
@@ -181,24 +181,20 @@ def test_stable_topk_and_radius_search_match_argsort():
     self_index = np.full(30, -1)
     self_index[::3] = rng.integers(0, 200, 10)
     idx, dist = ranking.stable_topk(q, d, 15, self_index)
-    indptr, indices = ranking.radius_search(q, d, 3, self_index)
     for i in range(30):
         keep = np.flatnonzero(np.arange(200) != self_index[i])
         order = keep[np.argsort(D[i, keep], kind="stable")]
         np.testing.assert_array_equal(idx[i], order[:15])
         np.testing.assert_array_equal(dist[i], D[i, order[:15]])
-        inside = order[D[i, order] <= 3]
-        np.testing.assert_array_equal(indices[indptr[i]:indptr[i + 1]], inside)
 
 
-def test_histograms_and_popcount_limit_agree_with_reference():
+def test_histograms_agree_with_reference():
     rng = np.random.default_rng(8)
     qb, db, ql, dl = random_case(rng, 20, 150, 100, False)
     stats = rank_stats(pack(qb), pack(db), ql, dl, 100)
     D = ref_dist(qb, db)
     for i in range(20):
         np.testing.assert_array_equal(stats.hist_all[i], np.bincount(D[i], minlength=101))
-    assert ranking.popcount_sum(pack(qb), pack(db)) == D.sum()
 
 
 @pytest.mark.parametrize("kwargs, msg", [

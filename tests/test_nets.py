@@ -105,9 +105,25 @@ def test_pooled_sizes_round_up_like_caffe(size, expected):
 
 
 def test_average_pooling_divides_by_the_clipped_window():
-    x = np.random.default_rng(1).normal(size=(1, 2, 8, 8))
-    got = torch.nn.AvgPool2d(3, 2, ceil_mode=True)(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(got, direct_caffe_avg_pool(x), rtol=1e-12)
+    """The network's own AVE pooling layers (pool2, pool3 of the release), on the inputs the
+    forward pass gives them (16x16 and 8x8: the last window of each row hangs over the edge),
+    against Caffe's rule by loops."""
+    from hashbench.nets import DSHNet
+
+    net = DSHNet(12, image_size=32)
+    pools = [m for m in net.modules() if isinstance(m, torch.nn.AvgPool2d)]
+    assert len(pools) == 2  # the trunk's two AVE pools; the first pool is MAX
+    seen = []
+    for pool in pools:
+        pool.register_forward_hook(lambda m, args, out: seen.append((args[0].detach(), out.detach())))
+    images = torch.from_numpy(np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32))
+    with torch.no_grad():
+        net.features(images)
+    assert [tuple(x.shape[2:]) for x, _ in seen] == [(16, 16), (8, 8)]
+    for x, out in seen:
+        want = direct_caffe_avg_pool(x.double().numpy())
+        assert out.shape == want.shape
+        np.testing.assert_allclose(out.double().numpy(), want, rtol=1e-5, atol=1e-4 * np.abs(want).max())
 
 
 def test_xavier_init_is_caffes_and_seeded():

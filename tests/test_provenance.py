@@ -98,7 +98,7 @@ def test_a_model_retrained_at_the_same_path_reruns_its_cells(store, tmp_path):
 def test_a_changed_own_model_file_reruns_and_force_loads_retrain_trains(store, tmp_path):
     models, out = tmp_path / "models", tmp_path / "run.csv"
     cell = make_cell("digits", "digits-dsh", "pixels", "test-checkpointed-lsh", 16, 0)
-    split = get_protocol("digits-dsh").split(experiment._dataset("digits", None), 0)
+    split = get_protocol("digits-dsh").split(experiment.cached_dataset("digits", None), 0)
     path = model_path(cell, split, models)
     CheckpointedLSH.trainings = 0
     first = run_grid([cell], out, store=store, models=models)
@@ -131,7 +131,7 @@ def test_progress_and_device_settings_neither_add_a_row_nor_retrain(store, tmp_p
                       device="cpu")
     assert quiet.key() == plain.key() and quiet == plain
     assert quiet.hasher().progress is False and quiet.hasher().device == "cpu"  # still given to the method
-    split = get_protocol("digits-dsh").split(experiment._dataset("digits", None), 0)
+    split = get_protocol("digits-dsh").split(experiment.cached_dataset("digits", None), 0)
     assert model_path(quiet, split, models) == model_path(plain, split, models)
     CheckpointedLSH.trainings = 0
     run_grid([plain], out, store=store, models=models)

@@ -10,7 +10,15 @@ from multiprocessing import get_context
 import pytest
 
 from hashbench.errors import InputError
-from hashbench.results import COLUMNS, KEY_COLUMNS, done_cells, format_table, read_results, row_key, write_row
+from hashbench.report import format_table
+from hashbench.results import (
+    COLUMNS,
+    KEY_COLUMNS,
+    done_cells,
+    read_results,
+    row_key,
+    write_row,
+)
 
 
 def make_row(**overrides) -> dict:

@@ -38,7 +38,7 @@ def test_every_cell_stores_codes_equal_to_freshly_encoded_ones(grid):
     out, cells, store = grid
     folder = storedcodes.codes_dir(out)
     assert (folder / ".gitignore").read_text().splitlines()[-1] == "*"  # out of git wherever it is
-    ds = experiment._dataset("digits", None)
+    ds = experiment.cached_dataset("digits", None)
     split = get_protocol("digits-dsh").split(ds, 0)
     X = FeatureStore(store).get(ds, get_extractor("pixels"))
     for cell, (method, bits) in zip(cells, CELLS, strict=True):
@@ -113,7 +113,7 @@ def corrupt(grid, tmp_path, how):
         bad.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
     elif how == "another split":
         codes = storedcodes.load(src)
-        other = get_protocol("digits-dsh").split(experiment._dataset("digits", None), 1)
+        other = get_protocol("digits-dsh").split(experiment.cached_dataset("digits", None), 1)
         storedcodes.save(bad.parent, dataclasses.replace(codes, split_sha256=storedcodes.split_sha256(other)))
     else:
         with np.load(src) as z:

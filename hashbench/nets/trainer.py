@@ -118,12 +118,19 @@ def held_out_loss(net: nn.Module, loss, images: np.ndarray, targets, batch_size:
         if x.shape[0] < 2:
             break
         out = net(torch.from_numpy(x.astype(np.float32)).to(device))
-        y = torch.tensor(np.asarray(targets[s : s + batch_size])).to(device)
+        y = label_tensor(targets[s : s + batch_size]).to(device)
         total += loss(out, y, progress).item() * x.shape[0]
         count += x.shape[0]
     net.train()
     _set_mode(loss, True)
     return total / count
+
+
+def label_tensor(labels) -> torch.Tensor:
+    """Labels as a loss receives them: int64 (n,) class ids, or float32 (n, C) multi-hot (a
+    copy: the labels may be read-only, memory-mapped)."""
+    a = np.asarray(labels)
+    return torch.from_numpy(a.astype(np.float32)) if a.ndim == 2 else torch.tensor(a)
 
 
 def _set_mode(loss, training: bool) -> None:
@@ -185,7 +192,7 @@ def train(
         opt.load_state_dict(ck["optimizer"])
         start, losses = int(ck["iteration"]), ck["losses"].tolist()
         test_losses = ck["test_losses"].tolist() if "test_losses" in ck else []
-    targets_t = torch.tensor(np.asarray(targets))  # a copy: the labels may be read-only (memory-mapped)
+    targets_t = label_tensor(targets)
     bar = _progress(schedule.iterations, start, progress)
     net.train()
     _set_mode(loss, True)

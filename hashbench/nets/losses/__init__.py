@@ -6,8 +6,9 @@ with ``@register_loss("name")``, and import the module below. Training
 unchanged; :class:`hashbench.hashers.deep.DeepHasher` makes it a method (see its docstring).
 """
 
-from . import dsh  # registers dsh
+from . import csq, dpsh, dsh, greedyhash, hashnet, orthohash  # importing registers each
 from .base import LOSSES, HashLoss, get_loss, register_loss, similarity
 from .dsh import DSHLoss, dsh_loss
 
-__all__ = ["LOSSES", "DSHLoss", "HashLoss", "dsh", "dsh_loss", "get_loss", "register_loss", "similarity"]
+__all__ = ["LOSSES", "DSHLoss", "HashLoss", "csq", "dpsh", "dsh", "dsh_loss", "get_loss", "greedyhash", "hashnet",
+           "orthohash", "register_loss", "similarity"]

@@ -7,7 +7,8 @@ optimiser trains with the network and the checkpoint saves):
   parameters of the same names, :class:`hashbench.hashers.deep.DeepHasher`);
 - ``forward(outputs, labels, progress)``: the scalar loss of a minibatch of real network
   outputs ``(B, n_bits)``, labels ``(B,)`` int64 class ids or ``(B, C)`` float multi-hot, and
-  ``progress`` = iteration / iterations in [0, 1] for continuation schedules;
+  ``progress`` = iteration / iterations in [0, 1] for continuation schedules (the training
+  loop gives class ids as int64 and multi-hot labels as float32);
 - ``codes(outputs)``: the code rule, +-1 of the same shape; by default hashbench's one sign
   rule (>= 0 -> +1, :func:`hashbench.codes.sign`);
 - ``config()``: its resolved hyper-parameters, stored with a training checkpoint (a resumed
