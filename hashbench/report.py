@@ -183,7 +183,8 @@ def collect(folder) -> Results:
     for figure in sorted(FIGURES):
         ours = [p for p in images if p.stem == figure or p.stem.startswith(figure + "-")]
         if ours:
-            page = _figure_page(figure) if _figure_page(figure) in res.files else "figures"  # its grid is absent
+            page = _figure_page(figure)
+            page = page if page in res.files or page in TABLE_PAGES else "figures"  # its grid is absent
             res.figures.setdefault(page, []).extend(ours)
             placed.update(ours)
         elif _figure_page(figure) in res.files:
@@ -793,7 +794,9 @@ def _generic_page(res: Results, name: str, title: str, got) -> str:
     body = ["<tr>" + "".join(f'<td class="num" data-sort="{_e(v)}">{_e(v)}</td>' if numeric[i] else f"<td>{_e(v)}</td>"
                              for i, v in enumerate(r)) + "</tr>\n" for r in rows]
     table = _table(name, [(h, "num" if numeric[i] else "text") for i, h in enumerate(header)], body)
-    return _page(res, title, f"<p>Rows of <code>{_e(name)}.csv</code>: {len(rows)}.</p>{table}")
+    images = res.figures.get(name, [])
+    shown = f"<h2>Figures</h2>{_figures(images)}" if images else ""
+    return _page(res, title, f"<p>Rows of <code>{_e(name)}.csv</code>: {len(rows)}.</p>{shown}{table}")
 
 
 def _methods(res: Results) -> list[str]:

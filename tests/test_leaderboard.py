@@ -122,3 +122,17 @@ def test_leaderboard_end_to_end_on_digits(tmp_path):
     names = [line.get_label() for line in fig.axes[0].lines]
     mine = rows[(rows["protocol"] == "digits-dsh") & (rows["method"] == "dsh")].groupby("bits")["map"].mean()
     np.testing.assert_allclose(fig.axes[0].lines[names.index("DSH")].get_ydata(), mine.values)
+
+
+def test_site_shows_the_leaderboard_figure_on_its_page(tmp_path):
+    from hashbench.plots import save
+    from hashbench.report import build_site
+
+    results = tmp_path / "results"
+    for row in ROWS:
+        write_row(results / "leaderboard.csv", row)
+    save(leaderboard_figure(pd.DataFrame(ROWS)), results / "leaderboard")
+    build_site(results, tmp_path / "site")
+    page = (tmp_path / "site" / "leaderboard.html").read_text()
+    assert 'src="figures/leaderboard.png"' in page and page.count("<tr>") == 1 + len(ROWS)
+    assert (tmp_path / "site" / "figures" / "leaderboard.png").is_file()
