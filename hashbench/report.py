@@ -904,7 +904,7 @@ def _write_pages(res: Results, site: Path) -> None:
     for f in res.files.values():
         if f.stem not in EXPERIMENT_PAGES:
             pages[f.page] = _result_page(res, f, f"Result file {f.path.name}",
-                                         EXPERIMENT_PAGES[f.experiment][1] if f.experiment else None)
+                                         EXPERIMENT_PAGES.get(f.experiment, ("", None))[1])
     for name, title in TABLE_PAGES.items():
         pages[f"{name}.html"] = _generic_page(res, name, title, res.tables[name])
     for name, got in res.others.items():

@@ -136,3 +136,14 @@ def test_site_shows_the_leaderboard_figure_on_its_page(tmp_path):
     page = (tmp_path / "site" / "leaderboard.html").read_text()
     assert 'src="figures/leaderboard.png"' in page and page.count("<tr>") == 1 + len(ROWS)
     assert (tmp_path / "site" / "figures" / "leaderboard.png").is_file()
+
+
+def test_site_takes_a_leaderboard_of_another_dataset_as_a_result_file(tmp_path):
+    from hashbench.report import build_site
+
+    results = tmp_path / "results"
+    for row in ROWS:
+        write_row(results / "leaderboard-digits.csv", row)
+    res = build_site(results, tmp_path / "site")
+    assert res.files["leaderboard-digits"].comparison.empty  # the DSH paper has no leaderboard
+    assert "No row of this file has a published number" in (tmp_path / "site" / "run-leaderboard-digits.html").read_text()
