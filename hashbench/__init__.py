@@ -14,7 +14,7 @@ from .paths import user_cache_dir
 
 os.environ.setdefault("NUMBA_CACHE_DIR", str(user_cache_dir() / "numba"))
 
-from importlib.metadata import PackageNotFoundError, version  # noqa: E402
+from importlib.metadata import PackageNotFoundError, version
 
 try:
     __version__ = version("hashbench")

@@ -5,13 +5,13 @@ User errors (:class:`InputError`) print one line and exit with code 2, no traceb
 """
 
 import argparse
-import functools
 import json
 import os
 import sys
 
 from .backends import CellsFailed
 from .errors import InputError
+from .nets.schedules import BUDGET_HELP, parse_budget
 
 
 def _cmd_evaluate(args) -> int:
@@ -31,7 +31,8 @@ def _cmd_evaluate(args) -> int:
     d, kd = read_codes(load_array(args.db_codes, "--db-codes"), args.bits, "--db-codes")
     if kq != kd:
         raise InputError(f"--query-codes {args.query_codes} has {kq} bits but --db-codes {args.db_codes} has {kd}")
-    ql = check_labels(load_array(args.query_labels, "--query-labels"), q.shape[0], f"--query-labels {args.query_labels}")
+    ql = check_labels(load_array(args.query_labels, "--query-labels"), q.shape[0],
+                      f"--query-labels {args.query_labels}")
     dl = check_labels(load_array(args.db_labels, "--db-labels"), d.shape[0], f"--db-labels {args.db_labels}")
     if args.radius < 0:
         raise InputError(f"--radius must be >= 0, got {args.radius}")
@@ -179,7 +180,8 @@ def _cmd_run(args) -> int:
     from .backends import open_backend
     from .experiment import check_outputs, run_grid
     from .paths import in_workdir
-    from .results import check_output, format_table
+    from .report import format_table
+    from .results import check_output
 
     def log(line):
         print(line, file=sys.stderr)
@@ -201,7 +203,7 @@ def _cmd_run(args) -> int:
         rows = run_grid(cells, out, force=args.force, jobs=args.jobs, data_dir=args.data_dir,
                         store=args.store, log=log, retrain=args.retrain, backend=pool)
     if args.lookup_cost:
-        from .results import DISPLAY_COLUMNS
+        from .report import DISPLAY_COLUMNS
         from .search import LOOKUP_COLUMNS, lookup_columns
 
         print(format_table(lookup_columns(rows, out), columns=DISPLAY_COLUMNS + LOOKUP_COLUMNS))
@@ -211,10 +213,11 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from .reproduce import reproduce, variant
-    from .results import DISPLAY_COLUMNS, format_table
+    from .paper import variant
+    from .report import DISPLAY_COLUMNS, format_table
+    from .reproduce import reproduce
 
-    budget = int(args.budget) if args.budget.isdigit() else args.budget
+    budget = parse_budget(args.budget)
     protocols = _comma_list(args.protocol, "--protocol") if args.protocol else None
     if args.print_config:
         from .reproduce import print_config
@@ -227,14 +230,15 @@ def _cmd_reproduce(args) -> int:
         out_dir=args.out_dir, jobs=args.jobs, force=args.force, retrain=args.retrain, data_dir=args.data_dir,
         store=args.store, log=lambda line: print(line, file=sys.stderr), backend=args.backend or "processes",
         scheduler=args.scheduler, plugins=getattr(args, "plugin", ()))
-    columns = DISPLAY_COLUMNS[:DISPLAY_COLUMNS.index("n_labelled") + 1] + ("variant",) + DISPLAY_COLUMNS[
-        DISPLAY_COLUMNS.index("n_labelled") + 1:]
+    at = DISPLAY_COLUMNS.index("n_labelled") + 1
+    columns = (*DISPLAY_COLUMNS[:at], "variant", *DISPLAY_COLUMNS[at:])
     if len(rows):  # figure7 draws from no result grid
         rows = rows.assign(features=rows["features"].str.split(":").str[0], variant=rows.apply(variant, axis=1))
         print(format_table(rows, columns=columns))
         print()
         print(f"ours against the paper ({args.name}):")
-        print(format_table(table, columns=tuple(table.columns)) if len(table) else "(the paper reports no number for these cells)")
+        print(format_table(table, columns=tuple(table.columns)) if len(table)
+              else "(the paper reports no number for these cells)")
     for path in figures:
         print(f"figure: {path}")
     return 0
@@ -246,7 +250,8 @@ def _cmd_bench_search(args) -> int:
     rows = bench_search(
         sizes=_comma_list(args.sizes, "--sizes"), bits=_comma_list(args.bits, "--bits", int),
         strategies=_comma_list(args.strategies, "--strategies") if args.strategies else None,
-        codes=args.codes, queries=_comma_list(args.queries, "--queries", int) if args.queries else None, k=args.k, radius=args.radius,
+        codes=args.codes, queries=_comma_list(args.queries, "--queries", int) if args.queries else None,
+        k=args.topk, radius=args.radius,
         seed=args.seed, noise=args.noise, out=args.out, workdir=args.workdir, max_seconds=args.max_seconds,
         truth_queries=args.truth_queries, dataset=args.dataset, features=args.features, data_dir=args.data_dir,
         store=args.store, force=args.force, log=lambda line: print(line, file=sys.stderr))
@@ -263,15 +268,15 @@ def _cmd_show(args) -> int:
     from .io import check_writable
     from .paths import in_workdir
 
-    budget = int(args.budget) if args.budget.isdigit() else args.budget
+    budget = parse_budget(args.budget)
     stem = args.out or in_workdir("results/show")
     check_writable(f"{stem}-x.png", "--out")
     cells = plan_show(_experiment(args).cells(data_dir=args.data_dir, log=lambda line: print(line, file=sys.stderr)),
                       budget)
     check_outputs(cells, args.store)
     queries = _comma_list(args.queries, "--queries", int) if args.queries else None
-    paths = show(cells, stem, queries=queries, n_failed=args.failed, n_successful=args.successful, k=args.top,
-                 seed=args.seed, data_dir=args.data_dir, store=args.store, codes=args.codes or None)
+    paths = show(cells, stem, queries=queries, n_failed=args.failed, n_successful=args.successful, k=args.topk,
+                 seed=args.seed or 0, data_dir=args.data_dir, store=args.store, codes=args.codes or None)
     for path in paths:
         print(f"figure: {path}")
     return 0
@@ -354,15 +359,15 @@ def _cmd_train_cnn(args) -> int:
         if args.threads < 1:
             raise InputError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    schedule = int(args.schedule) if args.schedule.isdigit() else args.schedule
+    budget = parse_budget(args.budget)
     # the record names every effective option, defaults included, so it reruns as it ran
-    opts = ["bits", "seed", "schedule", "protocol", "alpha", "relax", "margin", "init_from", "device", "threads",
-            "data_dir"] if args.kind == "dsh" else ["seed", "schedule", "protocol", "device", "threads", "data_dir"]
+    opts = ["bits", "seed", "budget", "protocol", "alpha", "relax", "margin", "init_from", "device", "threads",
+            "data_dir"] if args.kind == "dsh" else ["seed", "budget", "protocol", "device", "threads", "data_dir"]
     words = ["train-cnn", args.kind, "--out", args.out]
     for o in opts:
         if getattr(args, o) is not None:
             words += ["--" + o.replace("_", "-"), str(getattr(args, o))]
-    common = {"seed": args.seed, "schedule": schedule, "protocol": args.protocol, "device": args.device,
+    common = {"seed": args.seed, "schedule": budget, "protocol": args.protocol, "device": args.device,
               "data_dir": args.data_dir, "command": "hashbench " + shlex.join(words), "progress": not args.quiet}
     if args.kind == "dsh":
         rec = training.train_dsh(args.out, bits=args.bits, alpha=args.alpha, relax=args.relax, margin=args.margin,
@@ -383,40 +388,107 @@ def _set_workdir(folder: str) -> None:
     os.environ[HOME_ENV] = folder
 
 
-def _backend_options(p) -> None:
+class _Formatter(argparse.HelpFormatter):
+    """Wraps help at spaces only, so that names such as cifar10-dsh stay whole."""
+
+    def _split_lines(self, text, width):
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+class _Deprecated(argparse.Action):
+    """The old spelling of a renamed option: still accepted, with a one-line warning on
+    stderr, and hidden from --help."""
+
+    def __init__(self, option_strings, dest, new: str = "", **kwargs):
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: warning: {option_string} is deprecated, use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _parent(*flags, **kwargs) -> argparse.ArgumentParser:
+    """A parent parser holding one option, declared once for every command that takes it."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(*flags, **kwargs)
+    return p
+
+
+def _backend_parent() -> argparse.ArgumentParser:
     from .backends import BACKENDS
 
+    p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--backend", choices=BACKENDS, help="where cells run: processes (joblib "
                    "processes on this machine, --jobs at a time; default, unless a --config file sets backend) "
                    "or dask (a Dask cluster; needs hashbench[dask])")
     p.add_argument("--scheduler", metavar="ADDRESS", help="with --backend dask: the scheduler, e.g. "
                    "tcp://host:8786 (default: a LocalCluster of one single-thread worker per core, here)")
+    return p
+
+
+def _cells_parent(extractors: str, datasets: str, protocols: str) -> argparse.ArgumentParser:
+    """The options that pick the cells of ``run`` and ``show`` (besides methods and bits)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--features", help=f"comma list of extractors ({extractors}) for feature methods (default: "
+                   "gist for images of 32 px or more, else pixels); methods that take images ignore it")
+    p.add_argument("--dataset", help=f"comma list of datasets ({datasets}); default auto: the protocol's "
+                   "dataset, else cifar10 when found, else the bundled digits; list:FOLDER for images given by "
+                   "list files")
+    p.add_argument("--protocol", help=f"comma list of split protocols ({protocols}; NAME@K, lists:FOLDER); "
+                   "default: the dataset's default (`hashbench datasets` describes them)")
+    p.add_argument("--seed", type=int, help="one seed for split, hasher, labelled subset and tie-breaks "
+                   "(default 0)")
+    p.add_argument("--n-labelled", help="comma list (a grid axis; show: one row per value) of labelled training "
+                   "images for methods that learn from a labelled subset: counts or all (default: each method's "
+                   "own default)")
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-
-    p = argparse.ArgumentParser(prog="hashbench", description="Learning-to-hash image retrieval under one "
-                                "protocol with exact metrics; reproduces Deep Supervised Hashing (CVPR 2016).")
-    p.add_argument("--version", action="version", version=f"hashbench {__version__}")
-    plugin = argparse.ArgumentParser(add_help=False)  # --plugin, on every command (main() reads it first)
-    plugin.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                        help="import MODULE first: it registers its methods or extractors (repeatable)")
-    with_plugin = functools.partial(argparse.ArgumentParser, parents=[plugin])
-    sub = p.add_subparsers(dest="command", required=True, parser_class=with_plugin)
+    from .datasets import DATASETS
+    from .datasets.archives import ARCHIVES
+    from .features import EXTRACTORS
     from .hashers import HASHERS
+    from .protocols import PROTOCOLS
+    from .reproduce import NAMES
 
-    methods = ", ".join(sorted(HASHERS))
+    methods, extractors = ", ".join(sorted(HASHERS)), ", ".join(sorted(EXTRACTORS))
+    datasets, protocols = ", ".join(DATASETS), ", ".join(PROTOCOLS)
+    p = argparse.ArgumentParser(prog="hashbench", formatter_class=_Formatter, description="Learning-to-hash image "
+                                "retrieval under one protocol with exact metrics; reproduces Deep Supervised Hashing "
+                                "(CVPR 2016).")
+    p.add_argument("--version", action="version", version=f"hashbench {__version__}")
+    # --plugin, on every command (main() reads it first)
+    plugin = _parent("--plugin", action="append", default=[], metavar="MODULE",
+                     help="import MODULE first: it registers its methods or extractors (repeatable)")
 
-    e = sub.add_parser("evaluate", help="score codes of any method under the hashbench metrics")
+    def with_plugin(*args, parents=(), **kwargs):
+        return argparse.ArgumentParser(*args, parents=[plugin, *parents], formatter_class=_Formatter, **kwargs)
+
+    sub = p.add_subparsers(dest="command", required=True, parser_class=with_plugin)
+    data_dir = _parent("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    store = _parent("--store", help="feature store folder (default features/ in the working folder)")
+    workdir = _parent("--workdir", help="working folder for the default results/, features/ and runs/models/ "
+                      "(default $HASHBENCH_HOME, else the current folder)")
+    budget = _parent("--budget", default="quick", help=f"DSH training schedule: {BUDGET_HELP}; a shortened "
+                     "schedule scales its lr steps (smoke tests, or a grid that must fit a time limit; the budget "
+                     "is part of each cell)")
+    backend = _backend_parent()
+    cells = _cells_parent(extractors, datasets, protocols)
+
+    e = sub.add_parser("evaluate", parents=[data_dir], help="score codes of any method under the hashbench metrics")
     e.add_argument("--query-codes", help=".npy or text (.txt/.csv) (n, k) {0,1} or +-1, "
                    "or .npy packed uint8 bytes with --bits")
     e.add_argument("--db-codes", help=".npy or text database codes, same format as the queries")
     e.add_argument("--query-labels", help=".npy or text (n,) class ids or (n, c) multi-hot")
     e.add_argument("--db-labels", help=".npy or text database labels")
     e.add_argument("--stored", metavar="CELL", help="instead of the four arrays: a stored cell, its codes file "
-                   "(results/codes/<id>.npz) or RESULTS.csv:N (the N-th row); labels and split from the dataset")
-    e.add_argument("--data-dir", help="with --stored: searched before $HASHBENCH_DATA and the user cache folder")
+                   "(results/codes/<id>.npz) or RESULTS.csv:N (the N-th row); labels and split from the dataset "
+                   "(found as --data-dir says)")
     e.add_argument("--bits", type=int, help="code length: needed for packed uint8 "
                    "codes, checked against 0/1 or +-1 columns (one bit each)")
     e.add_argument("--radius", type=int, default=2, help="Hamming radius for precision (default 2)")
@@ -427,73 +499,61 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_evaluate)
 
     dl = sub.add_parser("download", help="fetch a dataset's official archive (progress bar, md5 check, resumable)")
-    dl.add_argument("dataset", help="cifar10 (nuswide is distributed on request; digits is bundled)")
-    dl.add_argument("--format", default="bin", help="cifar10 archive: bin (default) or python")
+    downloadable = sorted({name for name, _ in ARCHIVES})
+    dl.add_argument("dataset", help=f"{', '.join(downloadable)} (the others are bundled, distributed on request, "
+                    "or given by list files: `hashbench datasets`)")
+    dl.add_argument("--format", default="bin", help="archive format: " + "; ".join(
+        f"{name}: {' or '.join(f for n, f in ARCHIVES if n == name)}" for name in downloadable) + " (default bin)")
     dl.add_argument("--data-dir", help="where to put it (default: the user cache folder)")
     dl.add_argument("--quiet", action="store_true", help="no progress bar")
     dl.set_defaults(func=_cmd_download)
 
-    ds = sub.add_parser("datasets", help="list datasets, where their data was found, and the protocols")
-    ds.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
+    ds = sub.add_parser("datasets", parents=[data_dir], help="list datasets, where their data was found, and the "
+                        "protocols")
     ds.set_defaults(func=_cmd_datasets)
     sp = sub.add_parser("split", help="write a protocol's split as list files for other codebases, or read them back")
     spsub = sp.add_subparsers(dest="split_command", required=True, parser_class=with_plugin)
-    se = spsub.add_parser("export", help="train.txt, test.txt (queries), database.txt: 'NAME 0 1 0 ...' per image")
-    se.add_argument("protocol", help="a protocol (see `hashbench datasets`), NAME@K included")
+    se = spsub.add_parser("export", parents=[data_dir], help="train.txt, test.txt (queries), database.txt: "
+                          "'NAME 0 1 0 ...' per image")
+    se.add_argument("protocol", help=f"a protocol ({protocols}), NAME@K included")
     se.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     se.add_argument("--out", required=True, help="folder to write the lists to")
     se.add_argument("--dataset", help="default: the protocol's dataset; list:FOLDER or any dataset for portable ones")
-    se.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    si = spsub.add_parser("import", help="check exported lists against their dataset; run them with --protocol lists:FOLDER")
+    si = spsub.add_parser("import", parents=[data_dir], help="check exported lists against their dataset; "
+                          "run them with --protocol lists:FOLDER")
     si.add_argument("folder", help="folder holding train.txt, test.txt and database.txt")
     si.add_argument("--dataset", help="the dataset the lists are a split of (default: the one split.json names)")
-    si.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     sp.set_defaults(func=_cmd_split)
 
-    r = sub.add_parser("run", help="fit, encode and score a grid of cells; one CSV row per cell, resumable")
+    r = sub.add_parser("run", parents=[cells, data_dir, store, workdir, backend],
+                       help="fit, encode and score a grid of cells; one CSV row per cell, resumable")
     r.add_argument("--config", metavar="FILE.toml", help="the whole grid as a TOML file (datasets, protocols, "
                    "features, methods with their own parameter grids, bits, seeds, n_labelled; see "
-                   "`hashbench reproduce table1 --print-config`); replaces the grid flags below")
+                   "`hashbench reproduce table1 --print-config`); replaces the grid flags")
     r.add_argument("--methods", help=f"comma list of hashing methods: {methods} (`hashbench methods` "
                    "describes them)")
     r.add_argument("--bits", help="comma list of code lengths (default 12,24,36,48)")
-    r.add_argument("--features", help="comma list of extractors for feature methods (default: gist for images "
-                   "of 32 px or more, else pixels); methods that take images ignore it")
-    r.add_argument("--dataset", help="comma list; default auto: the protocol's dataset, else cifar10 when "
-                   "found, else the bundled digits; list:FOLDER for images given by list files")
-    r.add_argument("--protocol", help="comma list of split protocols (default: the dataset's default; see "
-                   "`hashbench datasets`)")
-    r.add_argument("--seed", type=int, help="one seed for split, hasher and labelled subset (default 0)")
-    r.add_argument("--seeds", help="comma list of seeds, one cell each")
+    r.add_argument("--seeds", help="comma list of seeds, one cell each (instead of --seed)")
     r.add_argument("--param", action="append", default=[], metavar="[METHOD.]KEY=VALUE",
                    help="hasher parameter, repeatable: ksh.n_anchors=1000 for one method, a bare KEY for every "
                    "selected method that takes it (an error if none does); a comma list is a grid axis "
                    "(ksh.n_anchors=300,1000); VALUE is JSON or a word")
-    r.add_argument("--n-labelled", help="comma list (a grid axis) of labelled training images for methods that "
-                   "learn from a labelled subset: counts or all (default: each method's own default)")
     r.add_argument("--out", help="result CSV; cells already in it are skipped "
                    "(default results/run.csv in the working folder)")
     r.add_argument("--force", action="store_true", help="rerun cells already in --out and replace their rows "
                    "(trained models are loaded)")
     r.add_argument("--retrain", action="store_true", help="as --force, and train the cells' models again")
     r.add_argument("--jobs", type=int, default=1, help="cells run in parallel (joblib processes; default 1)")
-    r.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    r.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     r.add_argument("--lookup-cost", action="store_true", help="also show what radius-2 retrieval costs per cell "
                    "(multi-index hashing: candidates per query, queries/s at the dataset's size)")
-    _backend_options(r)
     r.set_defaults(func=_cmd_run)
 
-    from .reproduce import NAMES
-
-    rp = sub.add_parser("reproduce", help="re-run one of the paper's experiments next to its published numbers")
+    rp = sub.add_parser("reproduce", parents=[budget, data_dir, store, workdir, backend],
+                        help="re-run one of the paper's experiments next to its published numbers")
     rp.add_argument("name", choices=list(NAMES), help="the table or figure (figure1-5 and figure7 draw on the "
                     "grids of the tables they illustrate, reusing their stored rows and trained models)")
     rp.add_argument("--dataset", default="cifar10", help="cifar10 (default), nuswide (needs its images) or digits")
     rp.add_argument("--protocol", help="comma list; default: both cifar10-dsh and cifar10-standard on CIFAR-10")
-    rp.add_argument("--budget", default="quick", help="DSH schedule: quick (default, fits a 2-core CPU), paper "
-                    "(the released 70k-iteration SGD), or an iteration count N: the quick schedule shortened to N iterations, "
-                    "its lr steps scaled (smoke tests, or a grid that must fit a time limit; N is part of each cell)")
     rp.add_argument("--seed", type=int, default=0, help="split and model seed (default 0)")
     rp.add_argument("--out-dir", help="where NAME.csv, NAME-vs-paper.csv and figures go (default results/ in the "
                     "working folder)")
@@ -503,41 +563,31 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--force", action="store_true", help="rerun cells already in the result file (trained "
                     "models are loaded)")
     rp.add_argument("--retrain", action="store_true", help="as --force, and train the cells' models again")
-    rp.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    rp.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     rp.add_argument("--print-config", action="store_true", help="print the experiment's grids as a `run --config` "
                     "TOML file and exit (nothing runs; grids whose features or models come from an earlier "
                     "stage name the files that stage writes)")
-    _backend_options(rp)
     rp.set_defaults(func=_cmd_reproduce)
 
     me = sub.add_parser("methods", help="list every hashing method: origin (built-in or plugin), declarations, "
                         "parameters with defaults; and the feature extractors")
     me.set_defaults(func=_cmd_methods)
 
-    sh = sub.add_parser("show", help="top-10 retrievals of each method side by side, true matches framed in red "
+    sh = sub.add_parser("show", parents=[cells, budget, data_dir, store, workdir],
+                        help="top-10 retrievals of each method side by side, true matches framed in red "
                         "(the supplementary's Figures 7-18)")
-    sh.add_argument("--methods", default="lsh,itq,cca-itq,ksh,dsh", help="comma list, one row each (default "
-                    "lsh,itq,cca-itq,ksh,dsh); the last one ranks the failed and successful cases")
+    sh.add_argument("--methods", default="lsh,itq,cca-itq,ksh,dsh", help=f"comma list of methods ({methods}), one "
+                    "row each (default lsh,itq,cca-itq,ksh,dsh); the last one ranks the failed and successful cases")
     sh.add_argument("--bits", type=int, default=48, help="code length (default 48, as the paper's figures)")
-    sh.add_argument("--features", help="comma list of extractors for feature methods (default as `run`)")
-    sh.add_argument("--dataset", help="default auto: as `run`")
-    sh.add_argument("--protocol", help="split protocol (default: the dataset's default)")
-    sh.add_argument("--seed", type=int, default=0, help="split, hasher and tie-break seed (default 0)")
-    sh.add_argument("--n-labelled", help="comma list of labelled training images, one row per value (as `run`)")
-    sh.add_argument("--budget", default="quick", help="DSH schedule when its model is not trained yet: quick "
-                    "(default), paper, or an iteration count")
     sh.add_argument("--queries", help="comma list of dataset indices of query images to show, one figure each; "
                     "default: the failed and successful cases")
     sh.add_argument("--failed", type=int, default=3, help="cases of lowest precision@10 of the last method (default 3)")
     sh.add_argument("--successful", type=int, default=3, help="cases of highest precision@10 (default 3)")
-    sh.add_argument("--top", type=int, default=10, help="retrieved images per row (default 10)")
+    sh.add_argument("--topk", type=int, default=10, help="retrieved images per row (default 10)")
+    sh.add_argument("--top", type=int, dest="topk", action=_Deprecated, new="--topk")
     sh.add_argument("--codes", default="results/codes", help="folder of stored codes: a cell stored there is "
                     "shown from its codes, without fitting (default results/codes; '' to fit every cell)")
     sh.add_argument("--out", help="file stem: STEM-failed-1.png/.pdf, ... (default results/show in the working "
                     "folder)")
-    sh.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    sh.add_argument("--store", help="feature store folder (default features/ in the working folder)")
     sh.set_defaults(func=_cmd_show)
 
     rpt = sub.add_parser("report", help="the result files as a static HTML site (opens offline), or the README's "
@@ -552,39 +602,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("features", help="compute feature matrices into the feature store")
     fsub = f.add_subparsers(dest="features_command", required=True, parser_class=with_plugin)
-    fe = fsub.add_parser("extract", help="features of every image of a dataset, reused when already stored")
-    fe.add_argument("name", help="extractor: gist, pixels, cnn-cls, cnn-ours")
-    fe.add_argument("--dataset", required=True, help="cifar10, nuswide or digits")
+    fe = fsub.add_parser("extract", parents=[store, data_dir, workdir],
+                         help="features of every image of a dataset, reused when already stored")
+    fe.add_argument("name", help=f"extractor: {extractors}")
+    fe.add_argument("--dataset", required=True, help=f"{datasets}, or list:FOLDER")
     fe.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                     help="extractor parameter, repeatable; VALUE is JSON or a word, e.g. mode=lmgist, "
                     "color=true, orientations=[8,8,4]")
-    fe.add_argument("--store", help="feature store folder (default features/ in the working folder)")
-    fe.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     fe.set_defaults(func=_cmd_features)
 
-    bs = sub.add_parser("bench-search", help="search speed of hash codes at 1M-10M items: ours, multi-index "
+    bs = sub.add_parser("bench-search", parents=[data_dir, store],
+                        help="search speed of hash codes at 1M-10M items: ours, multi-index "
                         "hashing, FAISS; QPS, build time, memory, recall -> CSV + figure")
     bs.add_argument("--sizes", default="1M,10M", help="database sizes (default 1M,10M); 10M is read from disk")
     bs.add_argument("--bits", default="32,64,128", help="code lengths (default 32,64,128)")
     bs.add_argument("--codes", default="random", help="random (default), or a method (itq, lsh, ...) whose "
                     "codes of real images are replicated with bit noise to the size")
-    bs.add_argument("--strategies", help="comma list (default all): linear, hash-table, mih, faiss-flat, "
-                    "faiss-hash, faiss-multihash")
+    bs.add_argument("--strategies", help=f"comma list (default all): {', '.join(_search_strategies())}")
     bs.add_argument("--queries", help="queries per size: one count or one per size (default 1,000 up to 1M codes, "
                     "200 above)")
-    bs.add_argument("--k", type=int, default=100, help="top-k task (default 100)")
+    bs.add_argument("--topk", type=int, default=100, help="top-k task (default 100)")
+    bs.add_argument("--k", type=int, dest="topk", action=_Deprecated, new="--topk")
     bs.add_argument("--radius", type=int, default=2, help="radius task (default 2)")
     bs.add_argument("--seed", type=int, default=0)
     bs.add_argument("--noise", type=float, default=0.05, help="bit-flip probability of replicated codes (default 0.05)")
-    bs.add_argument("--truth-queries", type=int, default=100, help="queries checked against exhaustive numpy (default 100)")
-    bs.add_argument("--max-seconds", type=float, default=300, help="skip a strategy projected to take longer (default 300)")
+    bs.add_argument("--truth-queries", type=int, default=100,
+                    help="queries checked against exhaustive numpy (default 100)")
+    bs.add_argument("--max-seconds", type=float, default=300,
+                    help="skip a strategy projected to take longer (default 300)")
     bs.add_argument("--dataset", default="auto", help="dataset of --codes METHOD (default auto)")
     bs.add_argument("--features", default="pixels", help="features of --codes METHOD (default pixels)")
     bs.add_argument("--out", default="results/search-speed.csv", help="CSV (the figure goes next to it as .png/.pdf)")
-    bs.add_argument("--workdir", default="runs/search", help="where database code files are written (default runs/search)")
+    bs.add_argument("--workdir", default="runs/search",
+                    help="where database code files are written (default runs/search)")
     bs.add_argument("--force", action="store_true", help="rerun cells already in --out")
-    bs.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
-    bs.add_argument("--store", help="feature store folder (default features/)")
     bs.set_defaults(func=_cmd_bench_search)
     rs = sub.add_parser("results", help="maintain result files")
     rsub = rs.add_subparsers(dest="results_command", required=True, parser_class=with_plugin)
@@ -592,11 +643,10 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("files", nargs="+", metavar="FILE", help="result CSVs")
     rm.set_defaults(func=_cmd_results)
 
-    sc = sub.add_parser("rescore", help="recompute every metric of a result file from its stored codes, fitting "
-                        "nothing")
+    sc = sub.add_parser("rescore", parents=[data_dir], help="recompute every metric of a result file from its "
+                        "stored codes, fitting nothing")
     sc.add_argument("results", metavar="RESULTS.csv", help="a result file; its codes are in codes/ beside it")
     sc.add_argument("--skip-missing", action="store_true", help="leave rows without stored codes as they are")
-    sc.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder (labels, split)")
     sc.set_defaults(func=_cmd_rescore)
 
     ex = sub.add_parser("export", help="write a stored cell's database codes for another library")
@@ -605,13 +655,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "hashbench[faiss])")
     ex.set_defaults(func=_cmd_export)
 
-    t = sub.add_parser("train-cnn", help="train a DSH model or the CNN-cls classifier; save it (.pt) with a JSON record")
-    t.add_argument("kind", choices=["dsh", "cls"], help="dsh: k-bit DSH (CNN-ours features); cls: 10-way softmax (CNN-cls)")
-    t.add_argument("--out", required=True, help="model file NAME.pt; NAME.json gets the record, NAME.ckpt the resumable state")
+    t = sub.add_parser("train-cnn", parents=[budget, data_dir, workdir],
+                       help="train a DSH model or the CNN-cls classifier; save it (.pt) with a JSON record")
+    t.add_argument("kind", choices=["dsh", "cls"],
+                   help="dsh: k-bit DSH (CNN-ours features); cls: 10-way softmax (CNN-cls)")
+    t.add_argument("--out", required=True,
+                   help="model file NAME.pt; NAME.json gets the record, NAME.ckpt the resumable state")
     t.add_argument("--bits", type=int, default=12, help="DSH code length (default 12)")
     t.add_argument("--seed", type=int, default=0, help="initialisation, data order and mirroring (default 0)")
-    t.add_argument("--schedule", default="quick", help="quick (default, Adam, fits a CPU), paper (released SGD), "
-                   "or an iteration count")
+    t.add_argument("--schedule", dest="budget", action=_Deprecated, new="--budget")
     t.add_argument("--protocol", default="cifar10-dsh", help="split whose training images train the model and "
                    "whose queries score it (default cifar10-dsh)")
     t.add_argument("--alpha", type=float, default=0.01, help="DSH regulariser weight (default 0.01)")
@@ -620,13 +672,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init-from", help="fine-tune from this trained DSH model (.pt)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    t.add_argument("--data-dir", help="searched before $HASHBENCH_DATA and the user cache folder")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train_cnn)
-    for parser in (r, rp, sh, fe, t):
-        parser.add_argument("--workdir", help="working folder for the default results/, features/ and runs/models/ "
-                            "(default $HASHBENCH_HOME, else the current folder)")
     return p
+
+
+def _search_strategies() -> list[str]:
+    from .search import STRATEGIES
+
+    return list(STRATEGIES)
 
 
 def _plugins(argv) -> list[str]:

@@ -68,7 +68,7 @@ class MethodGrid:
     def points(self) -> list[dict]:
         """Every combination of the parameter grid, as keyword dicts."""
         keys = list(self.params)
-        return [dict(zip(keys, values)) for values in itertools.product(*(self.params[k] for k in keys))]
+        return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(self.params[k] for k in keys))]
 
 
 @dataclass

@@ -79,7 +79,8 @@ def model_path(cell: "Cell", split, models=None) -> Path:
     ``cifar10-standard``) share one training, and nothing else does."""
     h = hashlib.sha256(np.ascontiguousarray(split.train, dtype=np.int64).tobytes())
     h.update(f"{cell.n_labelled}|{cell.key_fields()['params']}".encode())
-    return Path(models or in_workdir(MODELS_DIR)) / cell.dataset / f"{cell.method}-{cell.bits}b-s{cell.seed}-{h.hexdigest()[:12]}.ckpt"
+    name = f"{cell.method}-{cell.bits}b-s{cell.seed}-{h.hexdigest()[:12]}.ckpt"
+    return Path(models or in_workdir(MODELS_DIR)) / cell.dataset / name
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ def plan_cells(methods, bits, seeds, features=None, dataset: str = "auto", proto
         if m not in HASHERS:
             get_hasher(m)  # the InputError listing the methods, before any data is loaded
     if not features:
-        h, w = _dataset(dataset, None if data_dir is None else str(data_dir)).images.shape[1:3]
+        h, w = cached_dataset(dataset, data_dir).images.shape[1:3]
         features = ["gist"] if min(h, w) >= 32 else ["pixels"]
         if any(HASHERS[m].input_kind != IMAGES for m, _ in methods):
             notices.append(f"features: {features[0]} (the default for {h}x{w} images)")
@@ -245,16 +246,29 @@ def machine() -> str:
     return f"{cpu}; {cores} cores; {platform.system()} {platform.machine()}"
 
 
+def cached_dataset(name: str, data_dir=None):
+    """The dataset ``name`` (:func:`hashbench.datasets.load_dataset`), loaded once per
+    process for the last two (name, folder) pairs: the cells of a grid, the planning of a
+    reproduction, its figures and rescoring all read the same arrays."""
+    return _load_dataset(name, None if data_dir is None else str(data_dir))
+
+
 @functools.lru_cache(maxsize=2)
-def _dataset(name: str, data_dir: str | None):
+def _load_dataset(name: str, data_dir: str | None):
     return load_dataset(name, data_dir)
+
+
+def cell_split(cell: Cell, data_dir=None):
+    """(dataset, split) of a cell: its protocol applied to its dataset with its seed."""
+    ds = cached_dataset(cell.dataset, data_dir)
+    return ds, get_protocol(cell.protocol).split(ds, cell.seed)
 
 
 @functools.lru_cache(maxsize=2)
 def _features(dataset: str, data_dir: str | None, features: str, store: str | None, content: str) -> np.ndarray:
     """``content``: the features' key form (model files by content), so a model file
     retrained at the same path is not answered from this cache."""
-    return FeatureStore(store).get(_dataset(dataset, data_dir), extractor(features))
+    return FeatureStore(store).get(cached_dataset(dataset, data_dir), extractor(features))
 
 
 def prepare(cell: Cell, data_dir=None, store=None, models=None):
@@ -264,8 +278,7 @@ def prepare(cell: Cell, data_dir=None, store=None, models=None):
     model ever after."""
     data_dir = None if data_dir is None else str(data_dir)
     store = str(FeatureStore(store).root)  # the default's folder, so the cache never mixes working folders
-    ds = _dataset(cell.dataset, data_dir)
-    split = get_protocol(cell.protocol).split(ds, cell.seed)
+    ds, split = cell_split(cell, data_dir)
     hasher = cell.hasher()
     if hasher.trains_model_file and hasher.checkpoint is None:
         path = model_path(cell, split, models)
@@ -303,8 +316,8 @@ def score(split, labels, query_codes, db_codes, n_bits: int, timing: dict | None
         "map_optimistic": res["map_optimistic"],
         "map_pessimistic": res["map_pessimistic"],
         "map_at_k": res.get("map_at_k"),  # only protocols scored at a cut-off k (nuswide-21-top5000)
-        "precision_r2": res["precision_at_radius"][str(RADIUS)],
-        "empty_r2_fraction": res["empty_radius_fraction"],
+        "precision_r2": res["precision_r"][str(RADIUS)],
+        "empty_r2_fraction": res["empty_r_fraction"],
         "n_queries": res["n_queries"],
         "n_database": res["n_database"],
         "n_no_relevant": res["n_no_relevant"],
@@ -370,8 +383,7 @@ def _model_file(cell: Cell, data_dir=None, models=None) -> Path | None:
     params = cell.hasher().get_params()
     if params["checkpoint"] is not None:
         return Path(params["checkpoint"])
-    ds = _dataset(cell.dataset, data_dir)
-    return model_path(cell, get_protocol(cell.protocol).split(ds, cell.seed), models)
+    return model_path(cell, cell_split(cell, data_dir)[1], models)
 
 
 def model_waves(cells, data_dir=None, models=None) -> tuple[list[Cell], list[Cell]]:
@@ -472,7 +484,7 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
                     log(f"retrain: removed {path}")
     for dataset, features in dict.fromkeys((c.dataset, c.features) for c in todo if c.features != IMAGES):
         # fill the feature store once, here, rather than in several workers at once
-        FeatureStore(store).get(_dataset(dataset, data_dir), extractor(features), report=log)
+        FeatureStore(store).get(cached_dataset(dataset, data_dir), extractor(features), report=log)
     if backend is None and (jobs == 1 or len(todo) + len(alongside) <= 1):
         for task in alongside:
             task()

@@ -1,9 +1,13 @@
-"""The data behind the supplementary's figures, gathered from what is stored: result rows,
-trained models and their training checkpoints. Drawing is :mod:`hashbench.plots`; which
-grids feed which figure is :mod:`hashbench.reproduce`.
+"""The supplementary's figures: the data behind them, gathered from what is stored (result
+rows, trained models and their training checkpoints), and which grids each draws from
+(``FIGURES``: figure name -> (the grids of :mod:`hashbench.reproduce` it reads, its
+drawer)). Drawing itself is :mod:`hashbench.plots`; running the grids is
+:mod:`hashbench.reproduce`, which calls a figure's drawer once its grids are done.
 
 - Figure 1: the real-valued outputs of a trained network on the query images
   (:func:`network_outputs`).
+- Figures 2, 3, 5, 6: PR curves (and precision within radius 2) of stored rows, named as
+  the paper's legends name them (:func:`hashbench.paper.paper_name`).
 - Figure 4: the training and test losses a checkpoint recorded (:func:`nets.load_history`).
 - Figure 5: the best ensemble of each size, by mAP, as the paper chose its
   (:func:`best_ensembles`).
@@ -15,22 +19,30 @@ grids feed which figure is :mod:`hashbench.reproduce`.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .experiment import Cell, _dataset, fit_cell, make_cell, prepare
+from .experiment import Cell, cell_split, fit_cell, make_cell, prepare
 from .hashers import HASHERS
 from .hashers.base import method_label
 from .labels import relevance_matrix
-from .params import Interval, Options, check
-from .protocols import get_protocol
+from .nets.schedules import parse_budget
+from .paper import DEFAULT_VARIANT, paper_name, variant
 from .ranking import stable_topk
+from .storedcodes import codes_dir
+
+if TYPE_CHECKING:
+    from .reproduce import Setup
 
 TOP = 10  # retrieved images shown per method, as in the supplementary's Figures 7-18
+PANEL_BITS = (24, 36, 48)  # Figures 3 and 5: a panel per code length fine-tuned from the 12-bit model
+LARGEST_BITS = 48  # Figures 4 and 7: the longest codes
 
 
 def network_outputs(model, images: np.ndarray, relax: str | None = None) -> np.ndarray:
@@ -124,11 +136,11 @@ def name_of(cell: Cell) -> str:
 
 def plan_show(cells, budget="quick") -> list[Cell]:
     """The cells of ``hashbench show``: those of ``hashbench run``, with the training budget
-    of the methods that declare a ``budget_param`` (DSH's ``schedule``) set to ``budget`` (``"quick"``, ``"paper"`` or an
-    iteration count). The schedule is part of a cell, so its model is the one ``run`` and
-    ``reproduce --budget`` trained with that schedule: loaded from the model cache, trained
-    only when missing."""
-    check(budget, "--budget", [Options("quick", "paper"), Interval(int, 1, None)])
+    of the methods that declare a ``budget_param`` (DSH's ``schedule``) set to ``budget``
+    (:func:`nets.schedules.parse_budget`). The schedule is part of a cell, so its model is the
+    one ``run`` and ``reproduce --budget`` trained with that schedule: loaded from the model
+    cache, trained only when missing."""
+    budget = parse_budget(budget)
     out = []
     for c in cells:
         params = {**json.loads(c.params), **json.loads(c.settings)}
@@ -168,10 +180,10 @@ def retrievals(cells, k: int = TOP, data_dir=None, store=None, models=None, code
     if len({(c.dataset, c.protocol, c.seed) for c in cells}) > 1:
         raise InputError("methods: every row must rank the same split (one dataset, protocol and seed)")
     out = []
-    ds, split = _split(cells[0], data_dir)
+    ds, split = cell_split(cells[0], data_dir)
     available = len(split.database) - (1 if split.exclude_self else 0)
     if not 1 <= k <= available:
-        raise InputError(f"top: must be between 1 and {available} (the database size), got {k}")
+        raise InputError(f"topk: must be between 1 and {available} (the database size), got {k}")
     for cell in cells:
         ds, split, q, d = cell_codes(cell, data_dir, store, models, codes)
         idx, _ = stable_topk(q, d, k, split.self_index())
@@ -180,11 +192,6 @@ def retrievals(cells, k: int = TOP, data_dir=None, store=None, models=None, code
         relevant = np.stack([relevance_matrix(q_labels[i : i + 1], ds.labels[top[i]])[0] for i in range(len(top))])
         out.append(Retrieval(name_of(cell), top, relevant))
     return ds, split, out
-
-
-def _split(cell: Cell, data_dir=None):
-    ds = _dataset(cell.dataset, None if data_dir is None else str(data_dir))
-    return ds, get_protocol(cell.protocol).split(ds, cell.seed)
 
 
 def select_cases(precision: np.ndarray, n_failed: int, n_successful: int, seed: int) -> list[tuple[str, int]]:
@@ -230,7 +237,7 @@ def show(cells, stem, queries=None, n_failed: int = 3, n_successful: int = 3, k:
     cells = list(cells)
     if not cells:
         raise InputError("methods: nothing to show")
-    split = _split(cells[0], data_dir)[1]  # the requests are checked before anything is fitted
+    split = cell_split(cells[0], data_dir)[1]  # the requests are checked before anything is fitted
     if queries is None:
         check_cases(n_failed, n_successful, len(split.query))
     else:
@@ -238,12 +245,12 @@ def show(cells, stem, queries=None, n_failed: int = 3, n_successful: int = 3, k:
         if not queries:
             raise InputError("queries: empty list")
         pos = np.searchsorted(split.query, queries)
-        bad = [q for q, p in zip(queries, pos) if p >= len(split.query) or split.query[p] != q]
+        bad = [q for q, p in zip(queries, pos, strict=True) if p >= len(split.query) or split.query[p] != q]
         if bad:
             raise InputError(f"queries: image {bad[0]} is not a query of {split.protocol} (seed {split.seed})")
     ds, split, rows = retrievals(cells, k, data_dir, store, models, codes)
     if queries is not None:
-        cases = [(f"query-{q}", "", int(p)) for q, p in zip(queries, pos)]
+        cases = [(f"query-{q}", "", int(p)) for q, p in zip(queries, pos, strict=True)]
     else:
         picked = select_cases(rows[-1].precision(), n_failed, n_successful, seed)
         counts: dict[str, int] = {}
@@ -260,3 +267,113 @@ def show(cells, stem, queries=None, n_failed: int = 3, n_successful: int = 3, k:
         paths += retrieval_grid(ds.images[q], title, grid, f"{stem}-{suffix}")
     return paths
 
+
+
+Grids = dict[str, tuple[list, pd.DataFrame]]  # grid name -> (its cells, their rows, in order)
+
+
+def _first(s: "Setup", cells: list, rows: pd.DataFrame):
+    """The cells and rows of the first protocol (models are shared by protocols with the
+    same training images, so their figures would repeat)."""
+    keep = [c.protocol == s.protocols[0] for c in cells]
+    return [c for c, k in zip(cells, keep, strict=True) if k], rows[keep].reset_index(drop=True)
+
+
+def _draw_figure1(s: "Setup", grids: Grids, stem) -> list[Path]:
+    from .plots import files, output_histograms
+
+    cells, rows = _first(s, *grids["table1"])
+    ds, split = cell_split(cells[0], s.data_dir)
+    images = ds.images[split.query]
+    families = {None: [], "sigmoid": []}
+    for i, (cell, (_, row)) in enumerate(zip(cells, rows.iterrows(), strict=True)):
+        relax = json.loads(cell.params).get("relax")
+        title = f"({'abcdefgh'[i]}) {paper_name(row, DEFAULT_VARIANT)}"
+        families[relax].append((title, network_outputs(s.trained(cell), images, relax), 0.5 if relax else 0.0))
+    output_histograms(list(families.values()), stem)
+    return files(stem)
+
+
+def _draw_figure2(s: "Setup", grids: Grids, stem) -> list[Path]:
+    from .plots import files, pr_figure
+
+    rows = grids["table1"][1]
+    panels = [[(f"({'abcdefgh'[i]}) {s.dataset}, {p}: 12 bits", part,
+                part.apply(paper_name, axis=1, plain=DEFAULT_VARIANT))
+               for i, (p, part) in enumerate(rows.groupby("protocol", sort=False))]]
+    pr_figure(panels, stem)
+    return files(stem)
+
+
+def _by_bits(s: "Setup", rows: pd.DataFrame) -> list:
+    """PR panels of Figures 3 and 5: a row per protocol, a panel per code length."""
+    panels = []
+    for p, part in rows.groupby("protocol", sort=False):
+        panels.append([(f"{s.dataset}, {p}: {b} bits", g, g.apply(paper_name, axis=1))
+                       for b, g in part.groupby("bits") if b in PANEL_BITS])
+    return panels
+
+
+def _draw_figure3(s: "Setup", grids: Grids, stem) -> list[Path]:
+    from .plots import files, pr_figure
+
+    pr_figure(_by_bits(s, grids["table2"][1]), stem, suptitle="DSH from scratch vs fine-tuned from 12 bits")
+    return files(stem)
+
+
+def _draw_figure4(s: "Setup", grids: Grids, stem) -> list[Path]:
+    from .nets import load_history
+    from .plots import files, loss_curves
+
+    cells = _first(s, *grids["table2"])[0]
+    panels = []
+    for letter, finetuned in (("a", False), ("b", True)):
+        cell = next(c for c in cells if c.bits == LARGEST_BITS and ("init_from" in json.loads(c.params)) == finetuned)
+        title = f"({letter}) {LARGEST_BITS} bits, {'fine-tuned' if finetuned else 'from scratch'} ({s.dataset})"
+        panels.append((title, load_history(s.trained(cell))))
+    loss_curves(panels, stem)
+    return files(stem)
+
+
+def _draw_figure5(s: "Setup", grids: Grids, stem) -> list[Path]:
+    from .plots import files, pr_figure
+
+    tuned = grids["table2"][1]
+    tuned = tuned[tuned.apply(variant, axis=1) == "finetuned"]
+    rows = pd.concat([tuned, best_ensembles(grids["table3"][1])], ignore_index=True)
+    pr_figure(_by_bits(s, rows), stem, suptitle="DSH fine-tuned vs ensembles of 12-bit models")
+    return files(stem)
+
+
+def _draw_figure6(s: "Setup", grids: Grids, stem) -> list[Path]:
+    from .plots import figure6, files
+
+    figure6(grids["figure6"][1], stem, pr_bits=LARGEST_BITS)
+    return files(stem)
+
+
+def _draw_figure7(s: "Setup", grids: Grids, stem) -> list[Path]:
+    p, hand = s.protocols[0], s.hand_features()
+    cells = [s.classic(p, hand, m, LARGEST_BITS) for m in ("lsh", "itq", "cca-itq", "ksh")] + [s.dsh(p, LARGEST_BITS)]
+    return show(cells, stem, seed=s.seed, data_dir=s.data_dir, store=s.store, models=s.models,
+                codes=codes_dir(stem))  # figure6's stored codes of those cells, when there
+
+
+# figure -> (the grids of hashbench.reproduce it draws from, its drawer(setup, grids, stem) -> files)
+def _draw_leaderboard(s: "Setup", grids: Grids, stem) -> list[Path]:
+    from .plots import files, leaderboard_figure, save
+
+    save(leaderboard_figure(grids["leaderboard"][1]), stem)
+    return files(stem)
+
+
+FIGURES: dict[str, tuple[tuple[str, ...], Callable]] = {
+    "figure1": (("table1",), _draw_figure1),
+    "figure2": (("table1",), _draw_figure2),
+    "figure3": (("table2",), _draw_figure3),
+    "figure4": (("table2",), _draw_figure4),
+    "figure5": (("table2", "table3"), _draw_figure5),
+    "figure6": (("figure6",), _draw_figure6),
+    "figure7": ((), _draw_figure7),
+    "leaderboard": (("leaderboard",), _draw_leaderboard),
+}

@@ -178,7 +178,8 @@ def load_array(path, what: str) -> np.ndarray:
     except OSError as e:
         raise InputError(f"{what}: cannot read {path} ({e.strerror or e})") from None
     except Exception as e:  # noqa: BLE001  numpy raises ValueError, EOFError, UnicodeError ... for a damaged file
-        raise InputError(f"{what}: {path} is not a readable .npy array ({type(e).__name__}: {e})".splitlines()[0]) from None
+        why = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise InputError(f"{what}: {path} is not a readable .npy array ({why})") from None
     if not isinstance(a, np.ndarray):  # an .npz archive under another name
         raise InputError(f"{what}: {path} is an .npz archive, not one .npy array")
     if trailing:

@@ -13,9 +13,10 @@ Conventions (each stated once here and applied everywhere):
 * **Queries with no relevant item in the database** have no defined AP or recall: they are
   left out of *every* average (mAP, precision within radius, PR, precision@N) and counted in
   ``n_no_relevant``.
-* **Precision within Hamming radius r**: relevant / returned among items at distance <= r;
+* **Precision within Hamming radius r** (``precision_r``, keyed by r: the result CSVs'
+  ``precision_r2`` is ``precision_r["2"]``): relevant / returned among items at distance <= r;
   a query that returns nothing scores 0 (the KSH and DSH convention); the fraction of such
-  queries is ``empty_radius_fraction``.
+  queries at the largest r asked is ``empty_r_fraction`` (the CSVs' ``empty_r2_fraction``).
 * **PR over Hamming radius** 0..k: pooled over all queries (retrieved relevant pairs /
   retrieved pairs, and / relevant pairs), as ITQ's and KSH's ``recall_precision.m``.
 * **PR at recall levels** 0, 0.05, ..., 1 (``pr_recall_levels``), two rules:
@@ -279,9 +280,9 @@ def evaluate(query_codes, db_codes, query_labels, db_labels, n_bits: int, radius
     for r in range(radius + 1):
         p, empty = precision_within_radius(stats, r)
         prec[str(r)] = _mean(p, valid)
-    res["precision_at_radius"] = prec
+    res["precision_r"] = prec
     res["radius"] = radius
-    res["empty_radius_fraction"] = _mean(empty, valid)
+    res["empty_r_fraction"] = _mean(empty, valid)
     if topk is not None:
         res["topk"] = topk
         res["map_at_k"] = _mean(stats.ap_cut, valid)
@@ -317,9 +318,9 @@ def format_report(res: dict) -> str:
         ("mAP optimistic / pessimistic", f"{res['map_optimistic']:.4f} / {res['map_pessimistic']:.4f}"
          if res["map_optimistic"] is not None else None),
     ]
-    for r, v in res["precision_at_radius"].items():
+    for r, v in res["precision_r"].items():
         rows.append((f"precision within radius {r}", v))
-    rows.append((f"queries returning nothing within radius {res['radius']}", res["empty_radius_fraction"]))
+    rows.append((f"queries returning nothing within radius {res['radius']}", res["empty_r_fraction"]))
     if "topk" in res:
         rows.append((f"mAP@{res['topk']}", res["map_at_k"]))
         rows.append((f"precision@{res['topk']}", res["precision_at_k"]))

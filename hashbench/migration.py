@@ -17,19 +17,12 @@ from pathlib import Path
 from .errors import InputError
 from .features import format_param, parse_param
 from .provenance import PATH, dumps, split_settings
+from .results import COLUMNS, SCHEMA, SCHEMA_1_COLUMNS, read_results, row_key, write_records
 
 # What schema-1 rows held, by name (the built-in methods' declarations when they were written):
 # model files read, and settings without effect (with DSH's checkpoint location).
 FILE_PARAMS = frozenset({"model", "init_from", "checkpoints"})
 SETTINGS = frozenset({"progress", "threads", "n_jobs", "checkpoint"})
-from .results import (
-    COLUMNS,
-    SCHEMA,
-    SCHEMA_1_COLUMNS,
-    read_results,
-    row_key,
-    write_records,
-)
 
 
 def _paths(value):
@@ -75,7 +68,7 @@ def migrate(path) -> str:
         raise InputError(f"migrate: {path} is not a hashbench result file of schema 1")
     if not text.endswith("\n") or any(len(r) != len(SCHEMA_1_COLUMNS) for r in lines[1:]):
         raise InputError(f"migrate: {path} has a torn row; nothing migrated")
-    records = [_row_1_to_2(dict(zip(SCHEMA_1_COLUMNS, r))) for r in lines[1:]]
+    records = [_row_1_to_2(dict(zip(SCHEMA_1_COLUMNS, r, strict=True))) for r in lines[1:]]
     seen = {}
     for i, rec in enumerate(records, start=2):
         key = row_key(rec)

@@ -3,25 +3,26 @@ rows, never from retraining): precision-recall curves (supplementary Figures 2, 
 precision within Hamming radius 2 against code length (6b), histograms of network outputs
 (1), loss curves (4) and retrieval grids (7-18).
 
-Each figure is written as PNG and PDF, atomically. Plots use the non-interactive Agg backend
-and are saved at exactly their figure size (150 dpi, no tight bounding box), so their pixel
-size is known; retrieval grids are composed pixel by pixel (:class:`GridLayout`), so the red
-frames of true matches land on known pixels.
+Each figure is written as PNG and PDF, atomically, and the plot functions return the
+:class:`matplotlib.figure.Figure` they drew (its axes hold the plotted data). They draw on a
+``Figure`` of their own, never through pyplot, so importing or using this module leaves the
+caller's matplotlib backend and pyplot's figures alone. Plots are saved at exactly their
+figure size (150 dpi, no tight bounding box), so their pixel size is known; retrieval grids
+are composed pixel by pixel (:class:`GridLayout`), so the red frames of true matches land on
+known pixels.
 """
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .io import atomic_write  # noqa: E402
+from .io import atomic_write
 
 DPI = 150
+FORMATS = ("png", "pdf")
 
 
 def label(row) -> str:
@@ -33,15 +34,17 @@ def label(row) -> str:
     return name if row["features"] == "images" else f"{name} ({row['features']})"
 
 
-def save(fig, stem) -> list[Path]:
-    """Write ``stem``.png and ``stem``.pdf atomically; return both paths."""
-    paths = []
-    for ext in ("png", "pdf"):
-        path = Path(f"{stem}.{ext}")
+def files(stem) -> list[Path]:
+    """The files a figure named ``stem`` is written to: ``stem``.png and ``stem``.pdf."""
+    return [Path(f"{stem}.{ext}") for ext in FORMATS]
+
+
+def save(fig: Figure, stem) -> list[Path]:
+    """Write ``fig`` to :func:`files` (``stem``) atomically; return their paths."""
+    paths = files(stem)
+    for path in paths:
         with atomic_write(path) as f:
-            fig.savefig(f, format=ext, dpi=DPI)
-        paths.append(path)
-    plt.close(fig)
+            fig.savefig(f, format=path.suffix[1:], dpi=DPI)
     return paths
 
 
@@ -68,18 +71,20 @@ def precision_vs_bits(ax, rows, title: str) -> None:
     ax.legend(fontsize=7)
 
 
-def figure6(rows, stem, pr_bits: int = 48) -> list[Path]:
+def figure6(rows, stem, pr_bits: int = 48) -> Figure:
     """Figure 6 for every protocol in ``rows``: (a) PR curves at ``pr_bits``, (b) precision
     within radius 2 against code length. One row of panels per protocol."""
     protocols = list(dict.fromkeys(rows["protocol"]))
-    fig, axes = plt.subplots(len(protocols), 2, figsize=(11, 4.5 * len(protocols)), squeeze=False)
-    for (ax_pr, ax_bits), protocol in zip(axes, protocols):
+    fig = Figure(figsize=(11, 4.5 * len(protocols)))
+    axes = fig.subplots(len(protocols), 2, squeeze=False)
+    for (ax_pr, ax_bits), protocol in zip(axes, protocols, strict=True):
         part = rows[rows["protocol"] == protocol]
         dataset = part["dataset"].iloc[0]
         pr_curves(ax_pr, part[part["bits"] == pr_bits], f"(a) {dataset}, {protocol}: PR, {pr_bits} bits")
         precision_vs_bits(ax_bits, part, f"(b) {dataset}, {protocol}: precision within radius 2")
     fig.tight_layout()
-    return save(fig, stem)
+    save(fig, stem)
+    return fig
 
 
 def leaderboard_figure(rows):
@@ -90,8 +95,6 @@ def leaderboard_figure(rows):
     where a method has several seeds at a length (end-to-end methods at 12 bits) a vertical
     bar spans their lowest to highest value (``ax.collections``), so ``ax.lines[i]`` is
     line i of the legend's order (:func:`hashbench.figures.leaderboard_summary`'s)."""
-    from matplotlib.figure import Figure
-
     from .figures import leaderboard_summary
     from .hashers.base import method_label
 
@@ -99,7 +102,7 @@ def leaderboard_figure(rows):
     protocols = list(dict.fromkeys(summary["protocol"])) or [""]
     fig = Figure(figsize=(16, 4.8 * len(protocols)), layout="constrained")
     axes = fig.subplots(len(protocols), 3, squeeze=False)
-    for (ax_map, ax_r2, ax_time), protocol in zip(axes, protocols):
+    for (ax_map, ax_r2, ax_time), protocol in zip(axes, protocols, strict=True):
         part = summary[summary["protocol"] == protocol]
         for (method, features), line in part.groupby(["method", "features"], sort=False):
             name = method_label(method) if features == "images" else f"{method_label(method)} ({features})"
@@ -117,7 +120,8 @@ def leaderboard_figure(rows):
             ax.set(xlabel="code length (bits)", ylabel=ylabel, ylim=(0, 1), title=f"{title}, {protocol}")
             ax.set_xticks(sorted(part["bits"].unique()))
             ax.grid(alpha=0.3)
-        ax_time.set(xlabel="training time (s)", ylabel="mAP", ylim=(0, 1), title=f"(c) mAP against training time, {protocol}")
+        ax_time.set(xlabel="training time (s)", ylabel="mAP", ylim=(0, 1),
+                    title=f"(c) mAP against training time, {protocol}")
         if part["train_s"].notna().any():
             ax_time.set_xscale("log")
         ax_time.grid(alpha=0.3)
@@ -125,36 +129,37 @@ def leaderboard_figure(rows):
     return fig
 
 
-def pr_figure(panels, stem, width: float = 5.0, suptitle: str | None = None) -> list[Path]:
+def pr_figure(panels, stem, width: float = 5.0, suptitle: str | None = None) -> Figure:
     """Supplementary Figures 2, 3 and 5: a grid of PR panels; ``panels`` is a list of figure
     rows, each a list of (title, result rows, line names)."""
     n_cols = max(len(r) for r in panels)
-    fig, axes = plt.subplots(len(panels), n_cols, figsize=(width * n_cols, 0.9 * width * len(panels)),
-                             squeeze=False, layout="constrained")
+    fig = Figure(figsize=(width * n_cols, 0.9 * width * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), n_cols, squeeze=False)
     if suptitle:
         fig.suptitle(suptitle)
-    for ax_row, row in zip(axes, panels):
-        for ax, (title, rows, names) in zip(ax_row, row):
+    for ax_row, row in zip(axes, panels, strict=True):
+        for ax, (title, rows, names) in zip(ax_row, row, strict=False):  # a row may fill fewer axes
             pr_curves(ax, rows, title, names)
         for ax in ax_row[len(row):]:
             ax.set_visible(False)
-    return save(fig, stem)
+    save(fig, stem)
+    return fig
 
 
-def output_histograms(panels, stem, bins: int = 60) -> list[Path]:
+def output_histograms(panels, stem, bins: int = 60) -> Figure:
     """Supplementary Figure 1: one histogram per model of all its outputs on the query
     images. ``panels`` is a list of figure rows (one per family of models), each a list of
     (title, outputs, threshold); the panels of a row share their bins and x axis, and every
     panel's y axis is the fraction of outputs per bin, shared by all. A dashed line marks the
     threshold that makes a bit."""
     n_cols = max(len(r) for r in panels)
-    fig, axes = plt.subplots(len(panels), n_cols, figsize=(3.2 * n_cols, 2.8 * len(panels)), sharey=True,
-                             squeeze=False, layout="constrained")
-    for ax_row, row in zip(axes, panels):
+    fig = Figure(figsize=(3.2 * n_cols, 2.8 * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), n_cols, sharey=True, squeeze=False)
+    for ax_row, row in zip(axes, panels, strict=True):
         lo = min(float(np.min(v)) for _, v, _ in row)
         hi = max(float(np.max(v)) for _, v, _ in row)
         edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
-        for ax, (title, values, threshold) in zip(ax_row, row):
+        for ax, (title, values, threshold) in zip(ax_row, row, strict=False):  # a row may fill fewer axes
             v = np.ravel(values)
             ax.hist(v, bins=edges, weights=np.full(v.size, 1 / v.size), color="tab:blue")
             ax.axvline(threshold, color="k", ls="--", lw=0.8)
@@ -163,18 +168,19 @@ def output_histograms(panels, stem, bins: int = 60) -> list[Path]:
         ax_row[0].set_ylabel("fraction of outputs")
         for ax in ax_row[len(row):]:
             ax.set_visible(False)
-    return save(fig, stem)
+    save(fig, stem)
+    return fig
 
 
-def loss_curves(panels, stem) -> list[Path]:
+def loss_curves(panels, stem) -> Figure:
     """Supplementary Figure 4: training loss of every iteration (faint) with its running
     mean over the test interval, and the test loss at each recorded iteration; ``panels`` is
     a list of (title, history) with a history as :func:`hashbench.nets.load_history` gives
     it. The panels share their y axis."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), sharey=True, squeeze=False,
-                             layout="constrained")
+    fig = Figure(figsize=(5.5 * len(panels), 4), layout="constrained")
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)
     top = 0.0
-    for ax, (title, h) in zip(axes[0], panels):
+    for ax, (title, h) in zip(axes[0], panels, strict=True):
         train = np.asarray(h["train"])
         it = np.arange(1, train.size + 1)
         window = int(h["test_iterations"][0]) if len(h["test_iterations"]) else max(1, train.size // 20)
@@ -192,7 +198,8 @@ def loss_curves(panels, stem) -> list[Path]:
         ax.legend(fontsize=8)
     # the first iterations' loss is many times the rest: scale to the curves, clip that spike
     axes[0][0].set_ylim(0, 1.15 * top)
-    return save(fig, stem)
+    save(fig, stem)
+    return fig
 
 
 RED = (255, 0, 0)
@@ -274,7 +281,7 @@ def retrieval_grid(query: np.ndarray, title: str, rows, stem) -> list[Path]:
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default(size=14)
     draw.text((lay.margin, lay.margin), title, fill=(0, 0, 0), font=font)
-    qx0, qy0, _, qy1 = lay.query_box()
+    _, qy0, _, qy1 = lay.query_box()
     draw.text((lay.margin, (qy0 + qy1) // 2), "query", fill=(0, 0, 0), font=font, anchor="lm")
     for r, (name, _, relevant) in enumerate(rows):
         _, y0, x1, y1 = lay.tile_box(r, k - 1)
@@ -286,10 +293,9 @@ def retrieval_grid(query: np.ndarray, title: str, rows, stem) -> list[Path]:
     with atomic_write(png) as f:
         img.save(f, format="PNG")
     # the PDF holds the same pixels, losslessly (Pillow's own PDF writer stores RGB as JPEG)
-    fig = plt.figure(figsize=(img.width / DPI, img.height / DPI), dpi=DPI)
+    fig = Figure(figsize=(img.width / DPI, img.height / DPI), dpi=DPI)
     fig.figimage(np.asarray(img), 0, 0)
     pdf = Path(f"{stem}.pdf")
     with atomic_write(pdf) as f:
         fig.savefig(f, format="pdf", dpi=DPI)
-    plt.close(fig)
     return [png, pdf]

@@ -57,7 +57,7 @@ class Split:
         return out
 
     def record(self) -> dict:
-        """The split's fields for a result row."""
+        """The split's fields, as ``split export`` writes them to ``split.json``."""
         return {
             "protocol": self.protocol, "seed": self.seed, "n_train": len(self.train),
             "n_query": len(self.query), "n_database": len(self.database), "exclude_self": self.exclude_self,
@@ -117,7 +117,8 @@ class Protocol:
         for part in ("train", "query", "database"):
             a = getattr(s, part)
             if a.ndim != 1 or a.size == 0 or a[0] < 0 or a[-1] >= n or np.any(np.diff(a) <= 0):
-                raise RuntimeError(f"protocol {self.name}: {part} indices must be non-empty, sorted, unique, in 0..{n - 1}")
+                raise RuntimeError(f"protocol {self.name}: {part} indices must be non-empty, sorted, unique, "
+                                   f"in 0..{n - 1}")
         rules = ((s.database, self.query_in_database, "database"), (s.train, self.query_in_train, "training set"))
         for other, allowed, what in rules:
             if not allowed and (k := np.intersect1d(s.query, other, assume_unique=True).size):
@@ -136,14 +137,16 @@ def _per_class(ds: Dataset, counts: tuple[int, ...], rng, protocol: str) -> list
     """Per class (in class order): a seeded random permutation of its images, cut into
     consecutive groups of ``counts``; returns one sorted index array per group."""
     if ds.labels.ndim != 1:
-        raise InputError(f"protocol {protocol}: draws per class, so it needs single-label data; {ds.name} is multi-label")
-    bounds = np.cumsum((0,) + counts)
+        raise InputError(f"protocol {protocol}: draws per class, so it needs single-label data; "
+                         f"{ds.name} is multi-label")
+    bounds = np.cumsum((0, *counts))
     groups = [[] for _ in counts]
     for c in range(len(ds.class_names)):
         idx = rng.permutation(np.flatnonzero(ds.labels == c))
         if len(idx) < bounds[-1]:
-            raise InputError(f"protocol {protocol}: class {ds.class_names[c]!r} has {len(idx)} images, needs {bounds[-1]}")
-        for g, lo, hi in zip(groups, bounds[:-1], bounds[1:]):
+            raise InputError(f"protocol {protocol}: class {ds.class_names[c]!r} has {len(idx)} images, "
+                             f"needs {bounds[-1]}")
+        for g, lo, hi in zip(groups, bounds[:-1], bounds[1:], strict=True):
             g.append(idx[lo:hi])
     return [np.sort(np.concatenate(g)) for g in groups]
 
@@ -209,7 +212,8 @@ def _nuswide_21(ds: Dataset, rng):
     for c in range(ds.labels.shape[1]):
         cand = np.flatnonzero(ds.labels[:, c] & ~taken)
         if len(cand) < 100:
-            raise InputError(f"protocol nuswide-21: concept {ds.class_names[c]!r} has {len(cand)} images left, needs 100")
+            raise InputError(f"protocol nuswide-21: concept {ds.class_names[c]!r} has {len(cand)} images left, "
+                             "needs 100")
         taken[rng.choice(cand, 100, replace=False)] = True
     rest = np.flatnonzero(~taken)
     return rest, np.flatnonzero(taken), rest
@@ -246,7 +250,8 @@ def _unseen(name: str):
             train, held = np.flatnonzero(has_seen & ~has_unseen), np.flatnonzero(has_unseen & ~has_seen)
             n_query = UNSEEN_QUERIES_PER_CLASS * int((~seen).sum())
             if len(held) <= n_query:
-                raise InputError(f"protocol {name}: {len(held):,} images carry only held-out labels, needs more than {n_query:,}")
+                raise InputError(f"protocol {name}: {len(held):,} images carry only held-out labels, "
+                                 f"needs more than {n_query:,}")
             query = np.sort(rng.choice(held, n_query, replace=False))
         return train, query, np.setdiff1d(held, query)
 
@@ -271,7 +276,8 @@ def _given_lists(ds: Dataset, rng):
     return ds.lists
 
 
-_CIFAR_DSH = {"dataset": "cifar10", "sizes": (50_000, 10_000, 10_000), "query_in_database": True, "query_in_train": False,
+_CIFAR_DSH = {"dataset": "cifar10", "sizes": (50_000, 10_000, 10_000), "query_in_database": True,
+              "query_in_train": False,
                   "seeded": False, "topk": None, "make": _official_test_queries("test")}
 _NUS = {"dataset": "nuswide", "sizes": (193_734, 2_100, 193_734), "query_in_database": False, "query_in_train": False,
             "exclude_self": False, "seeded": True, "make": _nuswide_21, "train_in_database": "equal"}
@@ -427,4 +433,5 @@ def default_protocol(dataset_name: str) -> str:
     try:
         return DEFAULT_PROTOCOLS[dataset_name]
     except KeyError:
-        raise InputError(f"dataset: no default protocol for {dataset_name!r}; choose from {', '.join(DEFAULT_PROTOCOLS)}") from None
+        raise InputError(f"dataset: no default protocol for {dataset_name!r}; "
+                         f"choose from {', '.join(DEFAULT_PROTOCOLS)}") from None

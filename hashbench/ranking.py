@@ -120,16 +120,6 @@ def _hamming_distances(q, d, out):
 
 
 @njit(parallel=True, cache=True)
-def _popcount_sum(q, d):
-    partial = np.zeros(q.shape[0], dtype=np.int64)
-    for i in prange(q.shape[0]):
-        acc = 0
-        for j in range(d.shape[0]):
-            acc += _distance(q, i, d, j, q.shape[1])
-        partial[i] = acc
-    return partial.sum()
-
-@njit(parallel=True, cache=True)
 def _rank_statistics(q, d, ql, dl, self_index, n_bits, stable, cut, level_targets, proto):
     nq, ndb = q.shape[0], d.shape[0]
     nb = n_bits + 1
@@ -348,35 +338,6 @@ def _topk_update(q, d, offset, k, self_index, idx, dist, count, proto):
                 count[i] = n_out
 
 
-@njit(cache=True)
-def _radius_search(q, d, radius, self_index):
-    nq, ndb = q.shape[0], d.shape[0]
-    buf = np.empty(ndb, dtype=np.int32)
-    indptr = np.zeros(nq + 1, dtype=np.int64)
-    chunks = []
-    for i in range(nq):
-        first = np.zeros(radius + 2, dtype=np.int64)
-        for j in range(ndb):
-            v = _distance(q, i, d, j, q.shape[1])
-            buf[j] = v
-            if v <= radius and j != self_index[i]:
-                first[v + 1] += 1
-        for b in range(radius + 1):
-            first[b + 1] += first[b]
-        out = np.empty(first[radius + 1], dtype=np.int64)
-        for j in range(ndb):
-            if buf[j] <= radius and j != self_index[i]:
-                out[first[buf[j]]] = j
-                first[buf[j]] += 1
-        chunks.append(out)
-        indptr[i + 1] = indptr[i] + out.size
-    indices = np.empty(indptr[nq], dtype=np.int64)
-    for i in range(nq):
-        indices[indptr[i]:indptr[i + 1]] = chunks[i]
-    return indptr, indices
-
-
-
 def _no_self(q, self_index):
     return np.full(q.shape[0], -1, dtype=np.int64) if self_index is None else np.asarray(self_index, np.int64)
 
@@ -387,12 +348,6 @@ def hamming_distances(q, d, out=None):
     if out is None:
         out = np.empty((q.shape[0], d.shape[0]), dtype=np.uint16)
     return _hamming_distances(q, d, out)
-
-
-def popcount_sum(q, d):
-    """Sum of all pairwise Hamming distances, storing nothing: the machine's popcount limit
-    that the benchmarks compare the real kernels against."""
-    return _popcount_sum(q, d)
 
 
 def rank_statistics(q, d, ql, dl, self_index, n_bits, stable, cut, level_targets):
@@ -451,9 +406,3 @@ def stable_topk(q, d, k, self_index=None, block=TOPK_BLOCK):
         raise InputError(f"k must be an integer in [1, {available}] (what each query can return), got {k!r}")
     top = TopK(q, int(k), self_index=self_index).add(d, block)
     return top.idx, top.dist
-
-
-def radius_search(q, d, radius, self_index=None):
-    """Database items within ``radius`` of each query, in stable order, as CSR arrays
-    (indptr (nq + 1,), indices)."""
-    return _radius_search(q, d, radius, _no_self(q, self_index))

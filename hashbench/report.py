@@ -4,13 +4,15 @@ tables, both made from ``results/`` so neither can drift from it.
 The site (``build_site``) is plain HTML and CSS with a little inline JavaScript (sortable
 tables): no server, no CDN, it opens from the file system offline. One page per experiment
 (ours beside the paper's numbers, the difference coloured, the figures, every row with its
-provenance in a ``<details>``, its stored codes named where present), a page per method (parameters, source paper, all its cells),
-and pages for the leaderboard and search-speed tables when their CSVs exist. What is absent
-is named, never a crash; a corrupt result file is an :class:`InputError` before anything is
-written. The site is built in a temporary folder beside ``--out`` and swapped into place.
+provenance in a ``<details>``, its stored codes named where present), a page per method
+(parameters, source paper, all its cells), and pages for the leaderboard and search-speed
+tables when their CSVs exist. What is absent is named, never a crash; a corrupt result file
+is an :class:`InputError` before anything is written. The site is built in a temporary
+folder beside ``--out`` and swapped into place.
 
 ``markdown_tables`` gives the README's tables; the README holds each between
 ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->`` and a test regenerates them.
+``format_table`` is the plain-text table ``run`` and ``reproduce`` print.
 """
 
 import csv
@@ -32,10 +34,12 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .figures import FIGURES
 from .hashers.base import method_label
 from .io import atomic_write, check_writable
-from .reproduce import EXPERIMENTS, FIGURES, compare, variant
-from .results import KEY_COLUMNS, METRIC_COLUMNS, load_baselines, read_results, row_key
+from .paper import compare, load_baselines, variant
+from .reproduce import EXPERIMENTS
+from .results import KEY_COLUMNS, METRIC_COLUMNS, read_results, row_key
 from .storedcodes import codes_dir, codes_path
 
 # the experiment pages, in the README's order: (title, the paper's tables they stand beside)
@@ -60,10 +64,25 @@ ROW_COLUMNS = ("protocol", "features", "method", "bits", "seed", "n_labelled", "
                "map_expected", "precision_r2", "empty_r2_fraction", "train_s")
 NEAR = 0.01  # |ours - paper| within this: as the paper; beyond FAR: far from it
 FAR = 0.05
+# the columns of result rows the terminal tables show
+DISPLAY_COLUMNS = (
+    "dataset", "protocol", "features", "method", "bits", "seed", "n_labelled", "map",
+    "map_expected", "map_at_k", "precision_r2", "empty_r2_fraction", "train_s", "encode_s", "rank_s",
+)
+
+
+def format_table(df: pd.DataFrame, columns=DISPLAY_COLUMNS, floatfmt: str = ".4f") -> str:
+    """A plain-text table (tabulate) of result rows or baselines; columns with no value in
+    any row (``map_at_k`` outside cut-off protocols) are left out, missing values blank."""
+    from tabulate import tabulate
+
+    cols = [c for c in columns if c in df.columns and df[c].notna().any()]
+    values = df[cols].astype(object).where(df[cols].notna(), None)
+    return tabulate(values.values.tolist(), headers=cols, floatfmt=floatfmt, tablefmt="simple")
 
 
 def _figure_page(figure: str) -> str:
-    """The experiment page a figure of ``reproduce.FIGURES`` goes on: the last grid it draws
+    """The experiment page a figure of ``figures.FIGURES`` goes on: the last grid it draws
     from (figure7 draws from none: it retrieves with figure6's 48-bit settings)."""
     sources = FIGURES[figure][0]
     return sources[-1] if sources else "figure6"
@@ -284,7 +303,7 @@ def _md_table4(f: ResultFile) -> str:
             ours, pap, diff = _values(_by(f, p, "map", features=features, method=method, bits=bits))
             paper = pap if paper is None else paper
             cells += [_number(ours), _signed(diff)]
-        out.append(line + [_number(paper)] + cells)
+        out.append([*line, _number(paper), *cells])
     return _md(header, out)
 
 
@@ -350,7 +369,7 @@ def _md_figure6(f: ResultFile) -> str:
     out = []
     value = {}
     for p, features, method, b, v in zip(rows["protocol"], rows["features"].map(_short), rows["method"],
-                                         rows["bits"], rows["precision_r2"]):
+                                         rows["bits"], rows["precision_r2"], strict=True):
         value.setdefault((p, features, method, b), v)
     for features, method in dict.fromkeys((k[1], k[2]) for k in value):
         line = [_feature_label(features), _method_label(method)]
@@ -438,7 +457,7 @@ def _md_leaderboard(res) -> str:
 
     def shown(r, metric: str, digits: int) -> str:
         if r is None or _is_missing(r[metric]):
-            return "–"
+            return "-"
         spread = (r[f"{metric}_max"] - r[f"{metric}_min"]) / 2
         return _number(r[metric], digits) + (f" ± {spread:.{digits}f}" if r["n_seeds"] > 1 else "")
 
@@ -497,7 +516,7 @@ def markdown_text(tables: dict[str, str]) -> str:
 
 
 def _dedent(body: str, indent: str) -> str:
-    return "".join(line[len(indent):] if line.startswith(indent) else line for line in body.splitlines(True))
+    return "".join(line.removeprefix(indent) for line in body.splitlines(True))
 
 
 def _indent(body: str, indent: str) -> str:
@@ -654,8 +673,9 @@ def _provenance(f: ResultFile, label, row) -> str:
     items = [("file", f"{f.path.name}, line {line}")]
     codes = codes_path(codes_dir(f.path), row_key(row))
     if codes.is_file():
+        stored = f"{f.path.parent.name}/{f.path.name}:{int(label) + 1}"
         items.append(("stored codes", (f"{codes.parent.name}/{codes.name} (scored again without fitting by "
-                                      f"`hashbench evaluate --stored {f.path.parent.name}/{f.path.name}:{int(label) + 1}`)")))
+                                      f"`hashbench evaluate --stored {stored}`)")))
     cols = [c for c in f.rows.columns if c != "curves"]
     first = [c for c in ("command",) if c in cols]  # then what the row ran and on what, then its numbers
     cols = first + [c for c in cols if c not in first and c not in METRIC_COLUMNS] + [
@@ -685,7 +705,7 @@ def _rows_table(f: ResultFile, table_id: str = "rows") -> str:
             else:
                 cells.append(_td(r[c]))
         body.append(f'<tr id="{_anchor(f, label)}">{"".join(cells)}{_provenance(f, label, r)}</tr>\n')
-    return _table(table_id, header + [("provenance", "text")], body)
+    return _table(table_id, [*header, ("provenance", "text")], body)
 
 
 def _comparison_table(f: ResultFile, table_id: str = "vs-paper") -> str:
@@ -702,7 +722,8 @@ def _comparison_table(f: ResultFile, table_id: str = "vs-paper") -> str:
         body.append(
             f"<tr>{_td(r['protocol'])}<td><a href=\"method-{_e(r['method'])}.html\">{_e(r['method'])}</a></td>"
             f"{_td(r['features'])}{_td(r['bits'])}{_td(r['variant'])}{_td(r['metric'])}{_td(r['ours'])}"
-            f"{_td(r['paper'])}{diff_td}<td><a href=\"{f.page}#{_anchor(f, label)}\">line {int(label) + 2}</a></td></tr>\n")
+            f"{_td(r['paper'])}{diff_td}"
+            f"<td><a href=\"{f.page}#{_anchor(f, label)}\">line {int(label) + 2}</a></td></tr>\n")
     return _table(table_id, header, body)
 
 
@@ -831,7 +852,8 @@ def _method_page(res: Results, method: str) -> str:
         params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
         body = [f"<tr>{_td(p.name)}<td><code>{_e(repr(p.default) if p.default is not p.empty else '(required)')}"
                 "</code></td></tr>\n" for p in params]
-        parts += ["<h2>Parameters and defaults</h2>", _table("parameters", [("parameter", "text"), ("default", "text")], body)]
+        parts += ["<h2>Parameters and defaults</h2>",
+                  _table("parameters", [("parameter", "text"), ("default", "text")], body)]
     header = [("file", "text"), ("protocol", "text"), ("features", "text"), ("bits", "num"), ("seed", "num"),
               ("n_labelled", "text"), ("variant", "text"), ("params", "text"), ("map", "num"),
               ("precision_r2", "num"), ("row", "text")]
@@ -845,7 +867,7 @@ def _method_page(res: Results, method: str) -> str:
                 f'<td><a href="{f.page}#{_anchor(f, label)}">line {int(label) + 2}</a></td>'
                 f"{_provenance(f, label, r)}</tr>\n")
     parts += [f"<h2>All its cells</h2><p>{len(body)} rows in {_e(res.folder.name)}/.</p>",
-              _table("cells", header + [("provenance", "text")], body)]
+              _table("cells", [*header, ("provenance", "text")], body)]
     return _page(res, f"Method {method}", "\n".join(parts))
 
 
@@ -868,8 +890,10 @@ def _index(res: Results) -> str:
     for name, title in TABLE_PAGES.items():
         got = res.tables[name]
         body.append(f'<tr><td><a href="{name}.html">{_e(title)}</a></td><td></td>'
-                    f"{_td(None if got is None else len(got[1]))}<td></td><td>{'missing' if got is None else ''}</td></tr>\n")
-    parts += ["<h2>Experiments</h2>", _table("experiments", [("experiment", "text"), ("the paper's", "text"), ("rows", "num"),
+                    f"{_td(None if got is None else len(got[1]))}<td></td>"
+                    f"<td>{'missing' if got is None else ''}</td></tr>\n")
+    parts += ["<h2>Experiments</h2>",
+              _table("experiments", [("experiment", "text"), ("the paper's", "text"), ("rows", "num"),
                                      ("figures", "num"), ("ours against the paper", "text")], body)]
     others = [f for f in res.files.values() if f.stem not in EXPERIMENT_PAGES]
     if others:

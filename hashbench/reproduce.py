@@ -6,10 +6,10 @@ numbers of ``baselines/``.
 |---|---|
 | table4 | 48 bits: LSH, CCA-ITQ, KSH on GIST, CNN-cls and CNN-ours features; DSH on images |
 | figure6 | 12/24/36/48 bits: LSH, ITQ, CCA-ITQ, KSH on GIST and DSH; PR curves and precision within radius 2 |
-| table1 | 12-bit DSH: regulariser alpha in {0, 0.001, 0.01, 0.1}; sigmoid-relaxed, m in {6, 3, 2, 1} (trained with the release's SGD) |
+| table1 | 12-bit DSH: regulariser alpha in {0, 0.001, 0.01, 0.1}; sigmoid-relaxed, m in {6, 3, 2, 1} (release's SGD) |
 | table2 | DSH from scratch at 12/24/36/48 bits against fine-tuned from the 12-bit model |
 | table3 | four 12-bit DSH models (seeds 0-3) and every ensemble of two or more |
-| leaderboard | every method on one protocol and metric: shallow (LSH, ITQ, CCA-ITQ, KSH, PCAH, SH, SDH) on GIST, loss heads on GIST and CNN-cls features, the classifier baseline on CNN-cls logits at 12/24/32/48 bits; end-to-end deep methods at 12 and 48 bits, at 12 bits seeds 0-2 |
+| leaderboard | every method at 12/24/32/48 bits; end-to-end deep ones at 12 (seeds 0-2) and 48 bits |
 
 The supplementary's figures draw on those grids (run first, so stored rows and trained
 models are reused and nothing is retrained that a table already trained):
@@ -22,8 +22,10 @@ models are reused and nothing is retrained that a table already trained):
 | figure4 | training and test loss of the 48-bit model from scratch and fine-tuned | table2's checkpoints |
 | figure5 | PR curves, fine-tuned against the best ensemble (by mAP) at 24/36/48 bits | table2's and table3's rows |
 | figure6 | PR curves at 48 bits and precision within radius 2 against code length | its own grid |
-| leaderboard | mAP and precision within radius 2 against bits, mAP against training time | its own grid |
-| figure7 | top-10 retrievals at 48 bits, LSH/ITQ/CCA-ITQ/KSH and DSH, 3 failed and 3 successful cases (Figures 7-18; ``hashbench show``) | figure6's 48-bit cells: their stored codes when there, else fitted |
+| figure7 | top-10 retrievals at 48 bits, 3 failed and 3 successful cases (Figures 7-18) | figure6's 48-bit cells |
+
+figure7 shows LSH, ITQ, CCA-ITQ, KSH and DSH as ``hashbench show`` does: from their stored
+codes when there, else fitted.
 
 Settings recorded in every row (the paper leaves them unstated; see the README for the
 evidence): the supervised baselines learn from a labelled subset of the training images,
@@ -36,7 +38,6 @@ protocol with the same training images.
 
 import functools
 import itertools
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,14 +47,22 @@ import pandas as pd
 
 from .backends import open_backend
 from .errors import InputError
-from .experiment import IMAGES, MODELS_DIR, _dataset, make_cell, model_path, run_grid
+from .experiment import (
+    IMAGES,
+    MODELS_DIR,
+    cached_dataset,
+    cell_split,
+    make_cell,
+    model_path,
+    run_grid,
+)
+from .figures import FIGURES
 from .hashers import HASHERS, ORIGINS
 from .io import atomic_write, check_writable
-from .params import Interval, Options, check
+from .nets.schedules import budget_tag, get_schedule, parse_budget
+from .paper import compare
 from .paths import in_workdir
 from .protocols import get_protocol
-from .results import load_baselines
-from .storedcodes import codes_dir
 
 PROTOCOLS = {
     "cifar10": ("cifar10-dsh", "cifar10-standard"),
@@ -64,7 +73,6 @@ N_LABELLED = {"cca-itq": 1000, "ksh": 2000}
 BITS = (12, 24, 36, 48)
 ALPHAS = (0.0, 0.001, 0.01, 0.1)
 SIGMOID_MARGINS = (6, 3, 2, 1)
-DEFAULT_VARIANT = "regularizer-alpha-0.01"  # Table 1's name for DSH at its defaults (the released alpha)
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,7 @@ class Setup:
 
     dataset: str
     protocols: tuple[str, ...]
-    budget: str | int  # "quick", "paper", or an iteration count (smoke tests)
+    budget: str | int  # as nets.schedules.parse_budget returns it
     seed: int = 0
     data_dir: str | None = None
     store: str | None = None
@@ -83,7 +91,7 @@ class Setup:
 
     def hand_features(self) -> str:
         """GIST for real photographs; raw pixels for 8x8 digits, where GIST has little to see."""
-        return "gist" if min(_dataset(self.dataset, self.data_dir).images.shape[1:3]) >= 32 else "pixels"
+        return "gist" if min(cached_dataset(self.dataset, self.data_dir).images.shape[1:3]) >= 32 else "pixels"
 
     def dsh(self, protocol: str, bits: int, seed: int | None = None, **params):
         params = {"schedule": self.budget, **params}  # "quick", the default, is dropped by make_cell
@@ -102,8 +110,7 @@ class Setup:
 
     def trained(self, cell) -> Path:
         """The model file of a DSH cell (which must have been run)."""
-        split = get_protocol(cell.protocol).split(_dataset(self.dataset, self.data_dir), cell.seed)
-        return model_path(cell, split, self.models)
+        return model_path(cell, cell_split(cell, self.data_dir)[1], self.models)
 
 
 def _table4(s: Setup, run) -> list:
@@ -129,8 +136,7 @@ def _classifier(s: Setup) -> Path:
     older than the ``--retrain`` call: in any process, once)."""
     from .training import train_classifier
 
-    budget = s.budget if s.budget in ("quick", "paper") else f"it{s.budget}"
-    path = s.models / s.dataset / f"cnn-cls-s{s.seed}-{budget}.pt"
+    path = s.models / s.dataset / f"cnn-cls-s{s.seed}-{budget_tag(s.budget)}.pt"
     if path.is_file() and s.retrain_before is not None and path.stat().st_mtime < s.retrain_before:
         path.unlink()
     if not path.is_file() and not s.dry:
@@ -160,8 +166,6 @@ def release_solver(budget) -> str:
     iterations as ``budget`` gives the other models. Deviation from the quick schedule, by
     measurement: Adam saturates the sigmoid in its first steps (one code for every image;
     see :mod:`hashbench.nets`), SGD trains it."""
-    from .nets import get_schedule
-
     return "paper" if budget == "paper" else f"paper:{get_schedule(budget).iterations}"
 
 
@@ -234,170 +238,6 @@ EXPERIMENTS: dict[str, Callable] = {
 }
 
 
-def variant(row) -> str:
-    """The name the paper gives a row: its table's ``variant`` column."""
-    params = json.loads(row["params"])
-    if row["method"] == "dsh-ensemble":
-        return "+".join(f"M{s - row['seed'] + 1}" for s in params["seeds"])
-    if "init_from" in params:
-        return "finetuned"
-    if params.get("relax") == "sigmoid":
-        return f"sigmoid-m-{params['margin']:g}"
-    if "alpha" in params:
-        return f"regularizer-alpha-{params['alpha']:g}"
-    return ""
-
-
-def compare(name: str, rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """Our rows next to the published numbers: one line per (protocol, method, features,
-    bits, variant, metric) that the paper reports, with ours, the paper's and the difference,
-    indexed by the label of the row it came from (so a report can link each number to its row).
-    A DSH model trained from scratch matches the paper's "scratch" rows and its plain ones."""
-    tables = {"table4": ("supp-table4", "main-paper"), "figure6": ("supp-table2", "main-paper"),
-              "table1": ("supp-table1",), "table2": ("supp-table2",), "table3": ("supp-table3",),
-              "leaderboard": ()}[name]  # the DSH paper has no leaderboard
-    base = pd.concat([load_baselines(t) for t in tables] or [load_baselines().iloc[:0]], ignore_index=True)
-    base = base[base["dataset"] == dataset]
-    out, index = [], []
-    for label, r in rows.iterrows():
-        v = variant(r)
-        if name == "table3" and r["method"] == "dsh":
-            v = f"M{r['seed'] - rows['seed'].min() + 1}"
-        if name == "table1" and v == "":
-            v = DEFAULT_VARIANT
-        names = {v, "scratch"} if v == "" and r["method"] == "dsh" else {v}
-        match = base[(base["method"] == r["method"].replace("dsh-ensemble", "dsh"))
-                     & (base["features"] == r["features"].split(":")[0]) & (base["bits"] == r["bits"])
-                     & base["variant"].isin(names)]
-        for metric, paper in match.groupby("metric", sort=False)["value"].first().items():
-            ours = r[metric]
-            index.append(label)
-            out.append({
-                "protocol": r["protocol"], "method": r["method"], "features": r["features"].split(":")[0],
-                "bits": r["bits"], "variant": v, "metric": metric, "ours": ours, "paper": paper,
-                "diff": None if ours is None or pd.isna(ours) else ours - paper,
-            })
-    return pd.DataFrame(out, index=pd.Index(index, dtype=rows.index.dtype), columns=[
-        "protocol", "method", "features", "bits", "variant", "metric", "ours", "paper", "diff"])
-
-
-def paper_name(row, plain: str = "from scratch") -> str:
-    """A row's name in the supplementary's figure legends; ``plain`` names a DSH model with
-    every setting at its default."""
-    v = variant(row) or (plain if row["method"] == "dsh" else "")
-    if v.startswith("regularizer-alpha-"):
-        return "Regularizer-\u03b1-" + v.removeprefix("regularizer-alpha-")
-    if v.startswith("sigmoid-m-"):
-        return "Sigmoid-m-" + v.removeprefix("sigmoid-m-")
-    if row["method"] == "dsh-ensemble":
-        return "ensemble " + v.replace("+", " + ")
-    return v
-
-
-Grids = dict[str, tuple[list, pd.DataFrame]]  # table name -> (its cells, their rows, in order)
-
-
-def _first(s: Setup, cells: list, rows: pd.DataFrame):
-    """The cells and rows of the first protocol (models are shared by protocols with the
-    same training images, so their figures would repeat)."""
-    keep = [c.protocol == s.protocols[0] for c in cells]
-    return [c for c, k in zip(cells, keep) if k], rows[keep].reset_index(drop=True)
-
-
-def _draw_figure1(s: Setup, grids: Grids, stem) -> list[Path]:
-    from .figures import network_outputs
-    from .plots import output_histograms
-
-    cells, rows = _first(s, *grids["table1"])
-    ds = _dataset(s.dataset, s.data_dir)
-    images = ds.images[get_protocol(s.protocols[0]).split(ds, s.seed).query]
-    families = {None: [], "sigmoid": []}
-    for i, (cell, (_, row)) in enumerate(zip(cells, rows.iterrows())):
-        relax = json.loads(cell.params).get("relax")
-        title = f"({'abcdefgh'[i]}) {paper_name(row, DEFAULT_VARIANT)}"
-        families[relax].append((title, network_outputs(s.trained(cell), images, relax), 0.5 if relax else 0.0))
-    return output_histograms(list(families.values()), stem)
-
-
-def _draw_figure2(s: Setup, grids: Grids, stem) -> list[Path]:
-    from .plots import pr_figure
-
-    rows = grids["table1"][1]
-    panels = [[(f"({'abcdefgh'[i]}) {s.dataset}, {p}: 12 bits", part,
-                part.apply(paper_name, axis=1, plain=DEFAULT_VARIANT))
-               for i, (p, part) in enumerate(rows.groupby("protocol", sort=False))]]
-    return pr_figure(panels, stem)
-
-
-def _by_bits(s: Setup, rows: pd.DataFrame) -> list[Path]:
-    panels = []
-    for p, part in rows.groupby("protocol", sort=False):
-        panels.append([(f"{s.dataset}, {p}: {b} bits", g, g.apply(paper_name, axis=1))
-                       for b, g in part.groupby("bits") if b in BITS[1:]])
-    return panels
-
-
-def _draw_figure3(s: Setup, grids: Grids, stem) -> list[Path]:
-    from .plots import pr_figure
-
-    return pr_figure(_by_bits(s, grids["table2"][1]), stem, suptitle="DSH from scratch vs fine-tuned from 12 bits")
-
-
-def _draw_figure4(s: Setup, grids: Grids, stem) -> list[Path]:
-    from .nets import load_history
-    from .plots import loss_curves
-
-    cells = _first(s, *grids["table2"])[0]
-    panels = []
-    for letter, finetuned in (("a", False), ("b", True)):
-        cell = next(c for c in cells if c.bits == BITS[-1] and ("init_from" in json.loads(c.params)) == finetuned)
-        title = f"({letter}) {BITS[-1]} bits, {'fine-tuned' if finetuned else 'from scratch'} ({s.dataset})"
-        panels.append((title, load_history(s.trained(cell))))
-    return loss_curves(panels, stem)
-
-
-def _draw_figure5(s: Setup, grids: Grids, stem) -> list[Path]:
-    from .figures import best_ensembles
-    from .plots import pr_figure
-
-    tuned = grids["table2"][1]
-    tuned = tuned[tuned.apply(variant, axis=1) == "finetuned"]
-    rows = pd.concat([tuned, best_ensembles(grids["table3"][1])], ignore_index=True)
-    return pr_figure(_by_bits(s, rows), stem, suptitle="DSH fine-tuned vs ensembles of 12-bit models")
-
-
-def _draw_figure6(s: Setup, grids: Grids, stem) -> list[Path]:
-    from .plots import figure6
-
-    return figure6(grids["figure6"][1], stem)
-
-
-def _draw_figure7(s: Setup, grids: Grids, stem) -> list[Path]:
-    from .figures import show
-
-    p, hand = s.protocols[0], s.hand_features()
-    cells = [s.classic(p, hand, m, 48) for m in ("lsh", "itq", "cca-itq", "ksh")] + [s.dsh(p, 48)]
-    return show(cells, stem, seed=s.seed, data_dir=s.data_dir, store=s.store, models=s.models,
-                codes=codes_dir(stem))  # figure6's stored codes of those cells, when there
-
-
-def _draw_leaderboard(s: Setup, grids: Grids, stem) -> list[Path]:
-    from .plots import leaderboard_figure, save
-
-    return save(leaderboard_figure(grids["leaderboard"][1]), stem)
-
-
-# figure -> (the grids it draws from, its drawer)
-FIGURES: dict[str, tuple[tuple[str, ...], Callable]] = {
-    "figure1": (("table1",), _draw_figure1),
-    "figure2": (("table1",), _draw_figure2),
-    "figure3": (("table2",), _draw_figure3),
-    "figure4": (("table2",), _draw_figure4),
-    "figure5": (("table2", "table3"), _draw_figure5),
-    "figure6": (("figure6",), _draw_figure6),
-    "figure7": ((), _draw_figure7),
-    "leaderboard": (("leaderboard",), _draw_leaderboard),
-}
 NAMES = tuple(sorted({*EXPERIMENTS, *FIGURES}))
 
 
@@ -407,7 +247,7 @@ def _setup(name, dataset, budget, protocols, seed, data_dir, store, models, retr
         raise InputError(f"unknown experiment {name!r}; choose from {', '.join(NAMES)}")
     if dataset not in PROTOCOLS:
         raise InputError(f"--dataset: reproduce runs on {', '.join(PROTOCOLS)}, not {dataset!r}")
-    check(budget, "--budget", [Options("quick", "paper"), Interval(int, 1, None)])
+    budget = parse_budget(budget)
     if name in ("table4", "leaderboard") and dataset == "nuswide":
         raise InputError(f"{name} is a CIFAR-10 experiment (its CNN-cls features need single-label classes)")
     protocols = tuple(protocols or PROTOCOLS[dataset])
@@ -484,7 +324,8 @@ def reproduce(name: str, dataset: str = "cifar10", budget="quick", protocols=Non
         return cells, rows, table
 
     sources, draw = FIGURES.get(name, ((name,), None))
-    with open_backend(backend, scheduler, plugins=plugins, log=log) as pool:  # one cluster for every stage of every grid
+    # one cluster for every stage of every grid
+    with open_backend(backend, scheduler, plugins=plugins, log=log) as pool:
         done = {n: grid(n) for n in sources}
         grids = {n: (cells, rows) for n, (cells, rows, _) in done.items()}
         rows = pd.concat([r for _, r, _ in done.values()], ignore_index=True) if done else pd.DataFrame()

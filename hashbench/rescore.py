@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import storedcodes
 from .errors import InputError
-from .experiment import _dataset, score
+from .experiment import cached_dataset, score
 from .protocols import get_protocol
 from .results import (
     CURVE_COLUMN,
@@ -26,8 +26,8 @@ def stored_cell(path, data_dir=None, key=None):
     """(dataset, split, codes) of a stored cell, checked against the split its protocol and
     seed give now and the dataset's labels (another split or labels: InputError)."""
     codes = storedcodes.load(path, key)
-    fields = dict(zip(KEY_COLUMNS, codes.key))
-    ds = _dataset(fields["dataset"], None if data_dir is None else str(data_dir))
+    fields = dict(zip(KEY_COLUMNS, codes.key, strict=True))
+    ds = cached_dataset(fields["dataset"], data_dir)
     split = get_protocol(fields["protocol"]).split(ds, int(fields["seed"]))
     storedcodes.check_split(codes, split, ds.labels, f"stored codes {path}")
     return ds, split, codes
@@ -48,14 +48,14 @@ def rescore(path, data_dir=None, skip_missing: bool = False) -> str:
         raise InputError(f"rescore: {len(missing)} of {len(records)} rows of {path} have no stored codes in {folder} "
                          f"(first: line {missing[0] + 2}, {'/'.join(row_key(first)[:6])}); rerun them with --force, "
                          "or pass --skip-missing")
-    columns = METRIC_COLUMNS + (CURVE_COLUMN,)
+    columns = (*METRIC_COLUMNS, CURVE_COLUMN)
     changed, changed_rows = 0, 0
     for i, rec in enumerate(records):
         if i in missing:
             continue
         key = row_key(rec)
         _, split, codes = stored_cell(storedcodes.codes_path(folder, key), data_dir, key)
-        new = score(split, _dataset(key[0], None if data_dir is None else str(data_dir)).labels,
+        new = score(split, cached_dataset(key[0], data_dir).labels,
                     codes.query_codes, codes.db_codes, codes.n_bits)
         diff = [c for c in columns if rec[c] != _field(new[c])]
         changed += len(diff)

@@ -1,4 +1,4 @@
-"""The CSV result store, the paper's published baselines, and tables of both.
+"""The CSV result store.
 
 A result file holds one row per experiment cell (the ``KEY_COLUMNS``, model files in them
 by content: :mod:`hashbench.provenance`), in the schema ``SCHEMA`` (its last column);
@@ -19,7 +19,6 @@ import re
 from pathlib import Path
 
 import pandas as pd
-from tabulate import tabulate
 
 from .errors import InputError
 from .io import atomic_write, check_writable, read_text_file
@@ -46,16 +45,6 @@ FLOAT_COLUMNS = (
     "map", "map_expected", "map_optimistic", "map_pessimistic", "map_at_k", "precision_r2",
     "empty_r2_fraction", "train_s", "encode_s", "rank_s",
 )
-DISPLAY_COLUMNS = (
-    "dataset", "protocol", "features", "method", "bits", "seed", "n_labelled", "map",
-    "map_expected", "map_at_k", "precision_r2", "empty_r2_fraction", "train_s", "encode_s", "rank_s",
-)
-
-BASELINES_DIR = Path(__file__).parent / "baselines"  # a link to the top-level baselines/, shipped in wheels
-BASELINE_COLUMNS = (
-    "source", "source_table", "dataset", "method", "features", "bits", "variant", "metric",
-    "value", "note",
-)
 
 
 def _field(value) -> str:
@@ -64,7 +53,7 @@ def _field(value) -> str:
         return ""
     if isinstance(value, bool):
         raise TypeError("booleans have no place in a result row")
-    if isinstance(value, float) or hasattr(value, "dtype") and value.dtype.kind == "f":
+    if isinstance(value, float) or (hasattr(value, "dtype") and value.dtype.kind == "f"):
         return repr(float(value))
     if hasattr(value, "dtype") and value.dtype.kind in "iu":
         return str(int(value))
@@ -90,7 +79,7 @@ def lineage(rec) -> tuple[str, ...] | None:
     files.pop("checkpoint", None)  # its own model: a product of the key, not an input
     if not files:
         return None
-    return tuple(_REF.sub("", _field(rec[c])) for c in KEY_COLUMNS) + (_field(files),)
+    return (*(_REF.sub("", _field(rec[c])) for c in KEY_COLUMNS), _field(files))
 
 
 def _is_number(text: str, integer: bool) -> bool:
@@ -140,7 +129,7 @@ def _read_records(path: Path) -> list[dict]:
     for lineno, fields in enumerate(lines[1:], start=2):
         if len(fields) != len(COLUMNS):
             raise InputError(f"{path}:{lineno}: torn row with {len(fields)} fields, expected {len(COLUMNS)}")
-        rec = dict(zip(COLUMNS, fields))
+        rec = dict(zip(COLUMNS, fields, strict=True))
         if rec[SCHEMA_COLUMN] != str(SCHEMA):
             raise InputError(f"{path}:{lineno}: result schema {rec[SCHEMA_COLUMN]!r}, expected {SCHEMA}")
         for c in INT_COLUMNS + FLOAT_COLUMNS:
@@ -237,39 +226,3 @@ def write_records(path, records) -> None:
     writer.writerows([r[c] for c in COLUMNS] for r in records)
     with atomic_write(path, "wb") as f:
         f.write(buf.getvalue().encode("utf-8"))
-
-
-def format_table(df: pd.DataFrame, columns=DISPLAY_COLUMNS, floatfmt: str = ".4f") -> str:
-    """A plain-text table (tabulate) of result rows or baselines; columns with no value in
-    any row (``map_at_k`` outside cut-off protocols) are left out, missing values blank."""
-    cols = [c for c in columns if c in df.columns and df[c].notna().any()]
-    values = df[cols].astype(object).where(df[cols].notna(), None)
-    return tabulate(values.values.tolist(), headers=cols, floatfmt=floatfmt, tablefmt="simple")
-
-
-def load_baselines(source_table: str | None = None) -> pd.DataFrame:
-    """The paper's published numbers from ``baselines/*.csv`` (one file per source table).
-
-    Columns: source ("supplementary" or "main paper"), source_table (``supp-table1`` ..
-    ``supp-table4``, ``main-paper``), dataset, method, features ("images" for DSH), bits,
-    variant (the table's row name, e.g. ``finetuned`` or ``M1+M2``; empty when the table has
-    one model per cell), metric (``map`` or ``precision_r2``), value, note."""
-    files = sorted(BASELINES_DIR.glob("*.csv"))
-    if not files:
-        raise InputError(f"no baseline CSVs in {BASELINES_DIR}: this hashbench installation is incomplete")
-    frames = []
-    for f in files:
-        df = pd.read_csv(f, dtype=str, keep_default_na=False)
-        if tuple(df.columns) != BASELINE_COLUMNS:
-            raise InputError(f"{f}: columns {list(df.columns)}, expected {list(BASELINE_COLUMNS)}")
-        frames.append(df)
-    df = pd.concat(frames, ignore_index=True)
-    df["bits"] = df["bits"].astype("int64")
-    df["value"] = df["value"].astype("float64")
-    if source_table is not None:
-        if source_table not in set(df["source_table"]):
-            raise InputError(
-                f"unknown source table {source_table!r}; choose from {', '.join(sorted(set(df['source_table'])))}"
-            )
-        df = df[df["source_table"] == source_table].reset_index(drop=True)
-    return df

@@ -232,7 +232,8 @@ class MultiIndexHashing(Strategy):
         self.codes = codes
         m = self.m or mih_default_m(self.n_bits, codes.shape[0])
         self.los, self.lengths = mih_substrings(self.n_bits, m)
-        tables = [_table(lookup.substrings(codes, lo, ln)[:, None]) for lo, ln in zip(self.los, self.lengths)]
+        tables = [_table(lookup.substrings(codes, lo, ln)[:, None])
+                  for lo, ln in zip(self.los, self.lengths, strict=True)]
         self.slots, self.ukeys, self.starts, self.order = (tuple(t[j] for t in tables) for j in range(4))
         return self
 

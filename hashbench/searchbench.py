@@ -66,9 +66,9 @@ def check_settings(sizes, bits, strategies, k, radius, queries):
     for s in strategies:
         if s not in search.STRATEGIES:
             raise InputError(f"--strategies: unknown {s!r}; choose from {', '.join(search.STRATEGIES)}")
-    for n, nq in zip(sizes, queries):
+    for n, nq in zip(sizes, queries, strict=True):
         if k < 1 or k > n:
-            raise InputError(f"--k: {k} must be in [1, {n}] (the database size)")
+            raise InputError(f"--topk: {k} must be in [1, {n}] (the database size)")
         if nq < 1:
             raise InputError(f"--queries: {nq} must be positive")
 
@@ -288,7 +288,7 @@ def bench_search(sizes, bits, strategies=None, codes="random", queries=None, k=1
     have = {tuple(r) for r in done[KEY].astype(str).itertuples(index=False)}
     for b in bits:
         base = None if codes == "random" else fitted_codes(codes, b, seed, dataset, features, data_dir, store)
-        for n, nq in zip(sizes, queries):
+        for n, nq in zip(sizes, queries, strict=True):
             todo = [s for s in strategies for t in search.STRATEGIES[s].tasks
                     if (source, str(n), str(b), s, t) not in have]
             if not todo:
@@ -315,10 +315,13 @@ def bench_search(sizes, bits, strategies=None, codes="random", queries=None, k=1
 def plot_search_speed(df: pd.DataFrame, stem):
     """QPS against recall (top-k, radius) and against code length, one line per strategy;
     solid lines for the smallest database size, dashed for larger."""
-    from .plots import plt, save
+    from matplotlib.figure import Figure
+
+    from .plots import save
 
     df = df[df["status"] == "ok"].copy()
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
+    fig = Figure(figsize=(11, 8.5))
+    axes = fig.subplots(2, 2)
     sizes = sorted(df["n_database"].unique())
     styles = ["-", "--", ":", "-."]
     colors = {name: f"C{i}" for i, name in enumerate(search.STRATEGIES)}
@@ -336,7 +339,8 @@ def plot_search_speed(df: pd.DataFrame, stem):
             (f"radius {int(part['k_or_radius'].iloc[0])}" if len(part) else task)
         axes[0, col].set(xlabel="recall against exhaustive search", ylabel="queries per second", yscale="log",
                          title=f"{what}: speed vs recall (labels: bits)")
-        axes[1, col].set(xlabel="bits", ylabel="queries per second", yscale="log", title=f"{what}: speed vs code length")
+        axes[1, col].set(xlabel="bits", ylabel="queries per second", yscale="log",
+                         title=f"{what}: speed vs code length")
         axes[1, col].set_xticks(sorted(df["bits"].unique()))
         for ax in axes[:, col]:
             ax.grid(alpha=0.3)

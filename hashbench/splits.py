@@ -91,7 +91,7 @@ def imported_protocol(name: str):
         index = {n: i for i, n in enumerate(item_names(ds))}
         vectors = label_vectors(ds)
         pos = np.empty(len(files.paths), np.int64)
-        for k, (path, where) in enumerate(zip(files.paths, files.where)):
+        for k, (path, where) in enumerate(zip(files.paths, files.where, strict=True)):
             i = index.get(path)
             if i is None:
                 raise InputError(f"data: {where}: {path!r} is not an image of {ds.name}")

@@ -50,7 +50,8 @@ def _paths(out) -> tuple[Path, Path]:
 
 
 def _environment() -> dict:
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "machine": platform.processor() or platform.machine()}
 
 
 def score_codes(hasher, dataset, protocol_name: str, seed: int = 0) -> dict:
@@ -62,8 +63,8 @@ def score_codes(hasher, dataset, protocol_name: str, seed: int = 0) -> dict:
                    radius=2, self_index=split.self_index())
     return {
         "map": res["map"], "map_expected": res["map_expected"],
-        "precision_radius2": res["precision_at_radius"]["2"],
-        "empty_radius2_fraction": res["empty_radius_fraction"],
+        "precision_r2": res["precision_r"]["2"],
+        "empty_r2_fraction": res["empty_r_fraction"],
     }
 
 
@@ -89,7 +90,7 @@ def train_dsh(out, *, bits: int = 12, seed: int = 0, schedule="quick", protocol:
     sched = nets.get_schedule(schedule, finetune=init_from is not None)
     record = {
         "kind": "dsh", "command": command, "model": model_path.name, "sha256": sha256_file(model_path),
-        "dataset": ds.name, "train_protocol": protocol, "n_train": int(len(split.train)),
+        "dataset": ds.name, "train_protocol": protocol, "n_train": len(split.train),
         "bits": bits, "seed": seed, "alpha": alpha, "relax": relax, "margin": margin,
         "init_from": str(init_from) if init_from else None,
         "schedule": schedule, "optimizer": sched.optimizer, "iterations": sched.iterations,
@@ -124,7 +125,7 @@ def train_classifier(out, *, seed: int = 0, schedule="quick", protocol: str = "c
     ck = model_path.with_suffix(".ckpt")
     resumed = ck.is_file()
     t0 = time.perf_counter()
-    losses = nets.train(net, images, F.cross_entropy, labels, sched, seed=seed, device=device, checkpoint=ck,
+    losses = nets.train(net, images, _cross_entropy, labels, sched, seed=seed, device=device, checkpoint=ck,
                         config={"kind": "cls", "n_classes": n_classes}, progress=progress)
     wall = time.perf_counter() - t0
     net.cpu()
@@ -132,7 +133,7 @@ def train_classifier(out, *, seed: int = 0, schedule="quick", protocol: str = "c
     pred = nets.apply(net, ds.images[split.query], device=device).argmax(1)
     record = {
         "kind": "cls", "command": command, "model": model_path.name, "sha256": sha256_file(model_path),
-        "dataset": ds.name, "train_protocol": protocol, "n_train": int(len(split.train)), "seed": seed,
+        "dataset": ds.name, "train_protocol": protocol, "n_train": len(split.train), "seed": seed,
         "schedule": schedule, "optimizer": sched.optimizer, "iterations": sched.iterations,
         "train_wall_s": round(wall, 1), "final_loss_mean100": float(np.mean(losses[-100:])),
         "environment": _environment(),
@@ -141,6 +142,11 @@ def train_classifier(out, *, seed: int = 0, schedule="quick", protocol: str = "c
     record["images_per_s"] = _images_per_s(sched.iterations, 200, wall, resumed)
     _write_json(json_path, record)
     return record
+
+
+def _cross_entropy(outputs, labels, progress):
+    """The classifier's loss: softmax cross-entropy (Caffe's SoftmaxWithLoss)."""
+    return F.cross_entropy(outputs, labels)
 
 
 def _images_per_s(iterations: int, batch_size: int, wall: float, resumed: bool) -> float | None:

@@ -26,7 +26,7 @@ for protocol in ("cifar10-dsh", "cifar10-standard"):
         args = (q, d, ds.labels[split.query], ds.labels[split.database], 48)
         clean = evaluate(*args, self_index=split.self_index())["pr_recall_levels"]
         released = evaluate(*args, self_index=split.self_index(), pr_rule="released")["pr_recall_levels"]
-        for c, r in zip(clean, released):
+        for c, r in zip(clean, released, strict=True):
             rows.append({"protocol": protocol, "method": method, "bits": 48, "level": round(c["recall"], 2),
                          "clean": c["precision"], "released": r["precision"],
                          "released_minus_clean": r["precision"] - c["precision"]})

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from hashbench.errors import InputError
-from hashbench.results import BASELINE_COLUMNS, BASELINES_DIR, load_baselines
+from hashbench.paper import BASELINE_COLUMNS, BASELINES_DIR, load_baselines
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ def _published(text: str) -> dict[tuple, str]:
     out = {}
     datasets = ("cifar10", "nuswide")
     for name, *vals in _block(text, "Models\tCIFAR-10\tNUS-WIDE", "Table 1."):
-        variant = name.replace("α", "alpha").replace(" ", "").lower()
+        variant = name.replace("α", "alpha").replace(" ", "").lower()  # noqa: RUF001  (the supplementary writes the Greek letter)
         for ds, v in zip(datasets, vals, strict=True):
             out[("supp-table1", ds, "dsh", "images", 12, variant, "precision_r2")] = v
     group = None
@@ -134,7 +134,8 @@ def test_wheel_ships_the_baselines(tmp_path):
     import zipfile
 
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path),
+         str(REPO)],
         capture_output=True, text=True)
     assert build.returncode == 0, build.stderr  # setuptools comes with the test extra
     (wheel,) = tmp_path.glob("hashbench-*.whl")

@@ -83,7 +83,8 @@ def test_bad_features(name):
 @pytest.mark.parametrize("name", METHODS)
 def test_bad_parameters(name):
     X, y = clustered()
-    for params, what in [({"n_bits": 0}, "n_bits"), ({"n_bits": 2.5}, "n_bits"), ({"seed": "a"}, "seed"), ({"seed": -1}, "seed")]:
+    for params, what in [({"n_bits": 0}, "n_bits"), ({"n_bits": 2.5}, "n_bits"), ({"seed": "a"}, "seed"),
+                         ({"seed": -1}, "seed")]:
         with pytest.raises(InputError, match=what):
             _make(name, **params).fit(X, y)
 

@@ -35,10 +35,10 @@ def test_json_output_equals_library_call(files, capsys):
     assert code == 0
     res = json.loads(out)
     ref = evaluate(pack(qb), pack(db), ql, dl, 20, topk=10)
-    for key in ("map", "map_expected", "map_optimistic", "map_pessimistic", "empty_radius_fraction",
+    for key in ("map", "map_expected", "map_optimistic", "map_pessimistic", "empty_r_fraction",
                 "map_at_k", "n_queries", "n_database", "n_bits"):
         assert res[key] == ref[key]
-    assert set(res["precision_at_radius"]) == {"0", "1", "2"}
+    assert set(res["precision_r"]) == {"0", "1", "2"}
     assert len(res["pr_curve"]) == 21 and set(res["pr_curve"][0]) == {"radius", "precision", "recall"}
 
 

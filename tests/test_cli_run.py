@@ -71,10 +71,10 @@ def test_bad_input_exits_2_with_one_line_and_no_file(offline, capsys, args, mess
 def test_unusable_out_is_refused_before_any_cell(offline, capsys):
     (offline / "folder.csv").mkdir()
     args = ["run", "--dataset", "digits", "--methods", "lsh", "--bits", "8", "--store", str(offline / "store")]
-    assert main(args + ["--out", str(offline / "folder.csv")]) == 2
+    assert main([*args, "--out", str(offline / "folder.csv")]) == 2
     assert "is a folder" in capsys.readouterr().err
     (offline / "foreign.csv").write_text("a,b\n1,2\n")
-    assert main(args + ["--out", str(offline / "foreign.csv")]) == 2
+    assert main([*args, "--out", str(offline / "foreign.csv")]) == 2
     assert "not a hashbench result file" in capsys.readouterr().err
     assert not (offline / "store").exists()  # refused before features were computed
 

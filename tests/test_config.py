@@ -141,4 +141,5 @@ def test_show_takes_the_n_labelled_axis_too():
 
     args = build_parser().parse_args(["show", "--methods", "lsh,ksh", "--n-labelled", "300,all", "--dataset", "digits"])
     cells = _experiment(args).cells()
-    assert [(c.method, c.bits, c.n_labelled) for c in cells] == [("lsh", 48, ""), ("ksh", 48, "300"), ("ksh", 48, "all")]
+    assert [(c.method, c.bits, c.n_labelled) for c in cells] == [("lsh", 48, ""), ("ksh", 48, "300"),
+                                                                ("ksh", 48, "all")]

@@ -129,7 +129,7 @@ def _results(root):
 
 def _checkpoint(root):
     """A finished training checkpoint beside ``--out`` (what a rerun resumes from)."""
-    argv = ["train-cnn", "dsh", "--protocol", "digits-dsh", "--schedule", "2", "--quiet", "--out", str(root / "m.pt")]
+    argv = ["train-cnn", "dsh", "--protocol", "digits-dsh", "--budget", "2", "--quiet", "--out", str(root / "m.pt")]
     assert cli.main(argv) == 0
     (root / "m.pt").unlink()
     (root / "m.json").unlink()

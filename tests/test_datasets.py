@@ -13,7 +13,14 @@ import pytest
 
 from hashbench import cli
 from hashbench.datasets import (
-    DATASETS, Dataset, cifar10, data_roots, describe_datasets, find_dataset, load_dataset, resolve_dataset,
+    DATASETS,
+    Dataset,
+    cifar10,
+    data_roots,
+    describe_datasets,
+    find_dataset,
+    load_dataset,
+    resolve_dataset,
 )
 from hashbench.errors import InputError
 
@@ -104,7 +111,7 @@ def test_dataset_checks_its_fields_and_freezes_arrays():
     base = dict(name="x", images=images, labels=np.array([0, 1, 1, 0]), class_names=("a", "b"),
                 train_mask=np.array([1, 1, 0, 0], bool), source="t")
     for change in bad:
-        with pytest.raises(InputError, match="^x"):
+        with pytest.raises(InputError, match=r"^x"):
             Dataset(**{**base, **change})
 
 
@@ -126,9 +133,10 @@ def test_lookup_order_data_dir_then_env_then_cache(tmp_path, monkeypatch, small_
 
 
 def test_unknown_dataset_and_missing_data_are_clear_errors(tmp_path):
-    with pytest.raises(InputError, match="unknown dataset 'mnist'.*cifar10"):
+    with pytest.raises(InputError, match=r"unknown dataset 'mnist'.*cifar10"):
         load_dataset("mnist")
-    with pytest.raises(InputError, match=r"dataset cifar10: not found .*cifar-10-batches-bin/.*hashbench download cifar10"):
+    with pytest.raises(InputError,
+                       match=r"dataset cifar10: not found .*cifar-10-batches-bin/.*hashbench download cifar10"):
         load_dataset("cifar10", tmp_path)
 
 
@@ -177,7 +185,8 @@ class _Boom:
 def test_python_format_refuses_code_in_pickles(tmp_path, small_batches):
     folder = write_python(tmp_path / "cifar-10-batches-py", *small_batches)
     (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": _Boom()}, protocol=3))
-    with pytest.raises(InputError, match=r"data_batch_3 is not a CIFAR-10 python batch \(refusing to load \w+\.system\)"):
+    with pytest.raises(InputError,
+                       match=r"data_batch_3 is not a CIFAR-10 python batch \(refusing to load \w+\.system\)"):
         cifar10.read(folder)
 
 
@@ -190,13 +199,13 @@ def test_truncated_missing_and_malformed_files(tmp_path, small_batches):
     with pytest.raises(InputError, match=r"data_batch_2.bin has 61,360 bytes, expected 61,460 .*truncated"):
         cifar10.read(folder)
     p.write_bytes(good[: 3073 * 19])  # truncated on a record boundary
-    with pytest.raises(InputError, match="data_batch_2.bin .*truncated"):
+    with pytest.raises(InputError, match=r"data_batch_2\.bin .*truncated"):
         cifar10.read(folder)
     p.write_bytes(bytes([12]) + good[1:])
-    with pytest.raises(InputError, match="data_batch_2.bin record 0: label 12 is not a class id"):
+    with pytest.raises(InputError, match=r"data_batch_2\.bin record 0: label 12 is not a class id"):
         cifar10.read(folder)
     p.unlink()
-    with pytest.raises(InputError, match="missing CIFAR-10 file .*data_batch_2.bin"):
+    with pytest.raises(InputError, match=r"missing CIFAR-10 file .*data_batch_2\.bin"):
         cifar10.read(folder)
     p.write_bytes(good)
     (folder / "batches.meta.txt").write_text("a\nb\n")
@@ -274,7 +283,8 @@ def test_real_cifar10_counts_and_pixels(real_cifar, data_root):
     assert (np.bincount(ds.labels[ds.train_mask]) == 5000).all()
     assert (np.bincount(ds.labels[~ds.train_mask]) == 1000).all()
     # pixel checksum of the whole array, in hashbench's (n, H, W, 3) order
-    assert hashlib.sha256(ds.images.tobytes()).hexdigest() == "60ebcb038a34c3ec94b409adf941403dd338bfffc6f89a3432d363c420ee6bd0"
+    pixels_sha256 = "60ebcb038a34c3ec94b409adf941403dd338bfffc6f89a3432d363c420ee6bd0"
+    assert hashlib.sha256(ds.images.tobytes()).hexdigest() == pixels_sha256
     # independent checks: the GIST reference holds test images 0-499 as read by another tool,
     # and the training-set channel statistics are the published ones
     ref = np.load(data_root / "gist-lear-reference.npz")

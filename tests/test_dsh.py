@@ -104,7 +104,8 @@ def test_sigmoid_relaxed_variant_and_alpha_zero_train(digits):
 def test_ensemble_concatenates_members_from_different_seeds(digits):
     ds, split = digits
     X, y = ds.images[split.train], ds.labels[split.train]
-    ens = get_hasher("dsh-ensemble", n_bits=16, member_bits=8, seed=4, schedule=5, device="cpu", progress=False).fit(X, y)
+    ens = get_hasher("dsh-ensemble", n_bits=16, member_bits=8, seed=4, schedule=5, device="cpu",
+                     progress=False).fit(X, y)
     assert [m.seed for m in ens.members_] == [4, 5]
     out = ens.project(X[:30])
     np.testing.assert_array_equal(out, np.hstack([m.project(X[:30]) for m in ens.members_]))

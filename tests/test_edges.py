@@ -82,7 +82,7 @@ def test_run_store_that_cannot_be_written(tmp_path, capsys, monkeypatch, where):
         deny_writes_in(monkeypatch, store)
     rc = cli.main(run_argv(tmp_path, "--out", str(out), "--store", str(store)))
     one_line_error(capsys, rc, "--store")
-    assert not out.exists() and not (tmp_path / "out").exists() or files(tmp_path / "out") == []
+    assert (not out.exists() and not (tmp_path / "out").exists()) or files(tmp_path / "out") == []
     assert (tmp_path / "file.txt").read_text() == "x"
 
 
@@ -134,7 +134,7 @@ def test_train_cnn_out_checked_before_training(tmp_path, capsys, monkeypatch, wh
     if where == "ckpt-folder":
         out.with_suffix(".ckpt").mkdir()
     before = files(tmp_path)
-    rc = cli.main(["train-cnn", "dsh", "--protocol", "digits-dsh", "--schedule", "2", "--quiet", "--out", str(out)])
+    rc = cli.main(["train-cnn", "dsh", "--protocol", "digits-dsh", "--budget", "2", "--quiet", "--out", str(out)])
     one_line_error(capsys, rc, "--out")
     assert files(tmp_path) == before
 
@@ -210,7 +210,7 @@ def test_results_csv_with_curves_that_are_not_json(tmp_path):
 
 
 def _digits_ckpt_argv(tmp_path):
-    return ["train-cnn", "dsh", "--protocol", "digits-dsh", "--schedule", "2", "--quiet",
+    return ["train-cnn", "dsh", "--protocol", "digits-dsh", "--budget", "2", "--quiet",
             "--out", str(tmp_path / "m.pt")]
 
 
@@ -254,9 +254,9 @@ def test_a_data_location_asked_for_never_falls_back_to_digits(tmp_path, capsys, 
 
 
 def test_digits_fallback_only_without_a_location(tmp_path, capsys):
-    assert cli.main(run_argv(tmp_path, "--out", str(tmp_path / "r.csv"), "--store", str(tmp_path / "s"))[:1]
-                    + ["--methods", "lsh", "--bits", "8", "--out", str(tmp_path / "r.csv"),
-                       "--store", str(tmp_path / "s")]) == 0
+    assert cli.main([*run_argv(tmp_path, "--out", str(tmp_path / "r.csv"), "--store", str(tmp_path / "s"))[:1],
+                     "--methods", "lsh", "--bits", "8", "--out", str(tmp_path / "r.csv"),
+                     "--store", str(tmp_path / "s")]) == 0
     assert "using the bundled digits" in capsys.readouterr().err
     assert read_results(tmp_path / "r.csv")["dataset"].tolist() == ["digits"]
 
@@ -282,18 +282,18 @@ def test_evaluate_bits_is_decided_by_the_data(tmp_path, capsys):
     rng = np.random.default_rng(1)
     q, d = rng.integers(0, 2, (5, 16)).astype(np.uint8), rng.integers(0, 2, (20, 16)).astype(np.uint8)
     argv = _eval_files(tmp_path, q, d)
-    one_line_error(capsys, cli.main(argv + ["--bits", "128"]), "--bits 128", "16 columns of one bit each")
+    one_line_error(capsys, cli.main([*argv, "--bits", "128"]), "--bits 128", "16 columns of one bit each")
     assert cli.main(argv) == 0
     ref = json.loads(capsys.readouterr().out)
     assert ref["n_bits"] == 16
-    assert cli.main(argv + ["--bits", "16"]) == 0 and json.loads(capsys.readouterr().out) == ref
+    assert cli.main([*argv, "--bits", "16"]) == 0 and json.loads(capsys.readouterr().out) == ref
     # the same codes packed 8 to a byte: values above 1 make them bytes; --bits is needed and checked
     np.save(tmp_path / "q.npy", np.packbits(q, axis=1))
     np.save(tmp_path / "d.npy", np.packbits(d, axis=1))
     assert np.load(tmp_path / "q.npy").max() > 1 and np.load(tmp_path / "d.npy").max() > 1
     one_line_error(capsys, cli.main(argv), "give --bits")
-    one_line_error(capsys, cli.main(argv + ["--bits", "128"]), "not --bits 128")
-    assert cli.main(argv + ["--bits", "16"]) == 0 and json.loads(capsys.readouterr().out) == ref
+    one_line_error(capsys, cli.main([*argv, "--bits", "128"]), "not --bits 128")
+    assert cli.main([*argv, "--bits", "16"]) == 0 and json.loads(capsys.readouterr().out) == ref
 
 
 def test_evaluate_npz_and_text(tmp_path, capsys):
@@ -348,7 +348,8 @@ def test_writes_go_through_symlinks_to_their_target(tmp_path):
     with hio.atomic_write(link, "w") as f:
         f.write("new")
     assert link.is_symlink() and target.read_text() == "new"
-    assert sorted(os.listdir(tmp_path / "real")) == ["results.csv"] and sorted(os.listdir(tmp_path)) == ["link.csv", "real"]
+    assert sorted(os.listdir(tmp_path / "real")) == ["results.csv"]
+    assert sorted(os.listdir(tmp_path)) == ["link.csv", "real"]
 
 
 def test_run_out_through_a_symlink(tmp_path):

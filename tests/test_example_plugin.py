@@ -43,7 +43,8 @@ def test_installed_plugin_runs_under_jobs_2_and_from_a_config_file(site, tmp_pat
              "--out", "run.csv", "--store", store], tmp_path, site)
     assert r.returncode == 0, r.stderr
     rows = pd.read_csv(tmp_path / "run.csv", keep_default_na=False)
-    assert sorted(zip(rows["method"], rows["bits"])) == [("itq", 8), ("itq", 16), ("pca-rr", 8), ("pca-rr", 16)]
+    assert sorted(zip(rows["method"], rows["bits"], strict=True)) == [("itq", 8), ("itq", 16), ("pca-rr", 8),
+                                                                      ("pca-rr", 16)]
 
     # the row holds what fitting PCA-RR by hand on the same split gives
     sys.path.insert(0, str(site))

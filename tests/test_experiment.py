@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
+from hashbench import experiment
 from hashbench.datasets import load_dataset
 from hashbench.errors import InputError
-from hashbench import experiment
 from hashbench.experiment import IMAGES, make_cell, plan_cells, run_cell, run_grid
 from hashbench.features import FeatureStore, get_extractor
 from hashbench.hashers import Hasher, get_hasher, register
@@ -111,10 +111,10 @@ def test_run_cell_is_the_plain_pipeline(store):
     q, d = h.encode(X[split.query]), h.encode(X[split.database])
     ref = evaluate(q, d, ds.labels[split.query], ds.labels[split.database], 16, self_index=split.self_index())
     assert row["map"] == ref["map"] and row["map_pessimistic"] == ref["map_pessimistic"]
-    assert row["precision_r2"] == ref["precision_at_radius"]["2"]
+    assert row["precision_r2"] == ref["precision_r"]["2"]
     assert (row["n_train"], row["n_queries"], row["n_database"]) == (1297, 500, 500)
     kept_self = evaluate(q, d, ds.labels[split.query], ds.labels[split.database], 16)
-    assert kept_self["precision_at_radius"]["2"] > row["precision_r2"]
+    assert kept_self["precision_r"]["2"] > row["precision_r2"]
     assert row["n_labelled"] == "600" and row["train_s"] > 0 and row["rank_s"] > 0
     assert row["fit"] == "trained" and row["model_sha256"] == "" and row["model_files"] == {}
     codes = row[experiment.CODES]  # what the grid's writer stores: the freshly encoded codes
@@ -228,7 +228,7 @@ def test_image_method_learns_from_the_split_images(store, tmp_path):
     h = MeanImageHasher(16).fit(ds.images[split.train])
     ref = evaluate(h.encode(ds.images[split.query]), h.encode(ds.images[split.database]),
                    ds.labels[split.query], ds.labels[split.database], 16, self_index=split.self_index())
-    assert (row["features"], row["map"], row["precision_r2"]) == ("images", ref["map"], ref["precision_at_radius"]["2"])
+    assert (row["features"], row["map"], row["precision_r2"]) == ("images", ref["map"], ref["precision_r"]["2"])
 
 
 def test_parallel_waves_never_train_one_model_twice(tmp_path):

@@ -36,7 +36,7 @@ def test_features_are_normalised_fc_activations(name, model_file):
 
 
 def test_key_follows_the_model_file_and_the_store_reuses_it(model_file, tmp_path):
-    net, path = model_file
+    _net, path = model_file
     a = get_extractor("cnn-ours", model=str(path))
     copy = tmp_path / "elsewhere.pt"
     copy.write_bytes(path.read_bytes())

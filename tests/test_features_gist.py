@@ -9,7 +9,6 @@ from hashbench.errors import InputError
 from hashbench.features import get_extractor
 from hashbench.features import gist as gist_module
 
-
 # ---- the reference: LMgist.m transcribed line by line, float64, one image at a time ----
 
 def ref_create_gabor(orientations, n_rows, n_cols):
@@ -32,7 +31,7 @@ def ref_prefilt(img, fc=4):
     s1 = fc / np.sqrt(np.log(2))
     img = np.log(img + 1)
     img = np.pad(img, ((w, w), (w, w), (0, 0)), mode="symmetric")
-    sn, sm, c = img.shape
+    sn, sm, _c = img.shape
     n = max(sn, sm)
     n = n + n % 2
     img = np.pad(img, ((0, n - sn), (0, n - sm), (0, 0)), mode="symmetric")
@@ -84,7 +83,8 @@ def textured(n, h, w, seed=0):
     yy, xx = np.mgrid[0:h, 0:w]
     imgs = np.empty((n, h, w, 3))
     for i in range(n):
-        base = sum(rng.uniform(20, 60) * np.sin(rng.uniform(0.05, 0.9) * (np.cos(a) * xx + np.sin(a) * yy) + rng.uniform(0, 6))
+        base = sum(rng.uniform(20, 60)
+                   * np.sin(rng.uniform(0.05, 0.9) * (np.cos(a) * xx + np.sin(a) * yy) + rng.uniform(0, 6))
                    for a in rng.uniform(0, np.pi, 4))
         imgs[i] = base[:, :, None] * rng.uniform(0.5, 1.0, 3) + rng.normal(0, 12, (h, w, 3))
     imgs -= imgs.min(axis=(1, 2, 3), keepdims=True)

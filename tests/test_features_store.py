@@ -9,8 +9,7 @@ import pytest
 
 from hashbench.datasets import Dataset
 from hashbench.errors import InputError
-from hashbench.features import (EXTRACTORS, Extractor, FeatureStore, format_param, get_extractor,
-                                parse_param)
+from hashbench.features import EXTRACTORS, Extractor, FeatureStore, format_param, get_extractor, parse_param
 from hashbench.features import store as store_module
 
 

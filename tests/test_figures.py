@@ -13,7 +13,8 @@ from hashbench.cli import main
 from hashbench.codes import pack
 from hashbench.experiment import make_cell, prepare
 from hashbench.figures import best_ensembles, network_outputs
-from hashbench.reproduce import DEFAULT_VARIANT, N_LABELLED, compare, paper_name, reproduce
+from hashbench.paper import DEFAULT_VARIANT, compare, paper_name
+from hashbench.reproduce import N_LABELLED, reproduce
 
 BUDGET = 2  # DSH iterations per model: the figures' plumbing, not their content
 
@@ -108,7 +109,7 @@ def test_table1_compares_the_default_model_with_the_papers_alpha_0_01_row():
     rows = pd.DataFrame([{"protocol": "cifar10-dsh", "method": "dsh", "features": "images", "bits": 12, "seed": 0,
                           "params": p, "map": 0.6, "precision_r2": 0.5} for p in ('{}', '{"alpha":0.001}')])
     table = compare("table1", rows, "cifar10")
-    assert dict(zip(table["variant"], table["paper"])) == {"regularizer-alpha-0.01": 0.5671,
+    assert dict(zip(table["variant"], table["paper"], strict=True)) == {"regularizer-alpha-0.01": 0.5671,
                                                            "regularizer-alpha-0.001": 0.6195}
 
 
@@ -120,7 +121,7 @@ def digits_training(schedule, checkpoint=None, held_out=True, loss_fn=None):
     ds = load_dataset("digits")
     net = nets.new_net(12, 8, 0)
     held = (ds.images[1500:], ds.labels[1500:])
-    loss_fn = loss_fn or (lambda out, t: nets.dsh_loss(out, t, 24.0, 0.01))
+    loss_fn = loss_fn or nets.DSHLoss(12, 10, margin=24.0)
     losses = nets.train(net, ds.images[:1500], loss_fn, ds.labels[:1500], nets.get_schedule(schedule), seed=0,
                         checkpoint=checkpoint, checkpoint_every=3, held_out=held if held_out else None,
                         progress=False)
@@ -134,7 +135,7 @@ def test_test_losses_are_recorded_without_changing_training_and_survive_save_loa
     net, losses, (images, labels) = digits_training(8, ck)
     plain, plain_losses, _ = digits_training(8, held_out=False)
     np.testing.assert_array_equal(losses, plain_losses)  # measuring changes nothing
-    for a, b in zip(net.state_dict().values(), plain.state_dict().values()):
+    for a, b in zip(net.state_dict().values(), plain.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     history = nets.load_history(ck)
     np.testing.assert_array_equal(history["train"], losses)
@@ -155,7 +156,7 @@ def test_an_interrupted_run_resumes_its_test_losses(tmp_path):
     digits_training(8, whole)
     calls = {"n": 0}
 
-    def failing(out, t):  # training steps only (the held-out loss runs without gradients)
+    def failing(out, t, progress):  # training steps only (the held-out loss runs without gradients)
         if torch.is_grad_enabled():
             calls["n"] += 1
             if calls["n"] == 5:

@@ -9,10 +9,9 @@ from hashbench.io import atomic_write
 def test_atomic_write_replaces_only_on_success(tmp_path):
     path = tmp_path / "a.txt"
     path.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_write(path, "w") as f:
-            f.write("half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_write(path, "w") as f:
+        f.write("half")
+        raise RuntimeError("killed")
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["a.txt"]  # no temp file left behind
     with atomic_write(path, "w") as f:

@@ -41,7 +41,7 @@ def test_kernel_matches_the_definition():
     np.testing.assert_allclose(ksh.kernel(new), expected, atol=1e-12)
     # anchors are distinct training samples
     assert len({tuple(a) for a in ksh.anchors_}) == 40
-    assert all(np.any(np.all(X == a, axis=1)) for a in ksh.anchors_)
+    assert all(np.any(np.all(a == X, axis=1)) for a in ksh.anchors_)
 
 
 @pytest.mark.parametrize("multi", [False, True])
@@ -90,7 +90,7 @@ def test_spectral_start_is_the_top_generalised_eigenvector():
     # reduce (K^T S K) a = l (K^T K) a with the Cholesky factor, solve the symmetric problem
     L = np.linalg.cholesky(K.T @ K)
     Li = np.linalg.inv(L)
-    w, U = np.linalg.eigh(Li @ K.T @ S @ K @ Li.T)
+    _w, U = np.linalg.eigh(Li @ K.T @ S @ K @ Li.T)
     a = Li.T @ U[:, -1]
     b = np.where(K @ a >= 0, 1.0, -1.0)
     assert b @ S @ b == pytest.approx(ksh.objective_history_[0, 0], rel=1e-12)

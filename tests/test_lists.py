@@ -238,7 +238,8 @@ def test_cifar10_split_export_names_batch_records(tmp_path):
     with pytest.raises(InputError, match=r"train.txt line 1: 'data_batch_9.bin#1' is not an image of cifar10"):
         get_protocol(f"lists:{folder}").split(ds, 0)
     (folder / "train.txt").write_text(f"data_batch_1.bin#1 {vec[0]}\n")
-    with pytest.raises(InputError, match=r"train.txt line 1: the label vector of 'data_batch_1.bin#1' is not its label"):
+    with pytest.raises(InputError,
+                       match=r"train\.txt line 1: the label vector of 'data_batch_1\.bin#1' is not its label"):
         get_protocol(f"lists:{folder}").split(ds, 0)
     (folder / "train.txt").write_text(f"data_batch_1.bin#1 {vec[1]}\n")
     s = get_protocol(f"lists:{folder}").split(ds, 0)

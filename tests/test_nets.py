@@ -1,5 +1,5 @@
 """The DSH network, loss and training loop against direct computations of what the authors'
-Caffe release does (see hashbench/nets.py)."""
+Caffe release does (see hashbench/nets/)."""
 
 import math
 import sys
@@ -14,7 +14,7 @@ from hashbench.errors import InputError
 
 def direct_lrn(x, size=3, alpha=5e-5, beta=0.75):
     """Caffe WITHIN_CHANNEL LRN by loops: zero-padded window, always divided by size^2."""
-    n, c, h, w = x.shape
+    _n, _c, h, w = x.shape
     r = size // 2
     out = np.empty_like(x)
     for i in range(h):
@@ -43,10 +43,7 @@ def direct_loss(b, labels, m, alpha):
     total = 0.0
     for i in range(n):
         for j in range(i + 1, n):
-            if labels.ndim == 2:
-                sim = bool((labels[i] & labels[j]).any())
-            else:
-                sim = labels[i] == labels[j]
+            sim = bool((labels[i] & labels[j]).any()) if labels.ndim == 2 else labels[i] == labels[j]
             d = ((b[i] - b[j]) ** 2).sum()
             total = total + (0.5 * d if sim else 0.5 * torch.clamp(m - d, min=0))
     reg = (b.abs() - 1).abs().sum()
@@ -108,14 +105,30 @@ def test_pooled_sizes_round_up_like_caffe(size, expected):
 
 
 def test_average_pooling_divides_by_the_clipped_window():
-    x = np.random.default_rng(1).normal(size=(1, 2, 8, 8))
-    got = torch.nn.AvgPool2d(3, 2, ceil_mode=True)(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(got, direct_caffe_avg_pool(x), rtol=1e-12)
+    """The network's own AVE pooling layers (pool2, pool3 of the release), on the inputs the
+    forward pass gives them (16x16 and 8x8: the last window of each row hangs over the edge),
+    against Caffe's rule by loops."""
+    from hashbench.nets import DSHNet
+
+    net = DSHNet(12, image_size=32)
+    pools = [m for m in net.modules() if isinstance(m, torch.nn.AvgPool2d)]
+    assert len(pools) == 2  # the trunk's two AVE pools; the first pool is MAX
+    seen = []
+    for pool in pools:
+        pool.register_forward_hook(lambda m, args, out: seen.append((args[0].detach(), out.detach())))
+    images = torch.from_numpy(np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32))
+    with torch.no_grad():
+        net.features(images)
+    assert [tuple(x.shape[2:]) for x, _ in seen] == [(16, 16), (8, 8)]
+    for x, out in seen:
+        want = direct_caffe_avg_pool(x.double().numpy())
+        assert out.shape == want.shape
+        np.testing.assert_allclose(out.double().numpy(), want, rtol=1e-5, atol=1e-4 * np.abs(want).max())
 
 
 def test_xavier_init_is_caffes_and_seeded():
     a, b, c = nets.new_net(12, 32, seed=3), nets.new_net(12, 32, seed=3), nets.new_net(12, 32, seed=4)
-    for (name, p), q, r in zip(a.named_parameters(), b.parameters(), c.parameters()):
+    for (name, p), q, r in zip(a.named_parameters(), b.parameters(), c.parameters(), strict=True):
         assert torch.equal(p, q)
         if name.endswith("bias"):
             assert not p.any()
@@ -203,7 +216,7 @@ def test_parameter_groups_follow_the_prototxt_multipliers():
     for new_head in (False, True):
         groups = nets.param_groups(net, nets.get_schedule("paper"), new_head)
         names = [n for n, _ in net.named_parameters()]
-        for name, g in zip(names, groups):
+        for name, g in zip(names, groups, strict=True):
             bias = name.endswith("bias")
             head = new_head and name.startswith("head.")
             assert g["lr_mult"] == (2 if bias else 1) * (10 if head else 1)
@@ -218,7 +231,7 @@ def _tiny_problem(n=60, size=8, seed=0):
     return images, labels
 
 
-def _loss(out, y):
+def _loss(out, y, progress):
     return nets.dsh_loss(out, y, 8.0, 0.01)
 
 
@@ -236,11 +249,11 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, schedule):
 
     calls = []
 
-    def dying_loss(out, y):
+    def dying_loss(out, y, progress):
         calls.append(1)
         if len(calls) == 8:
             raise Interrupt
-        return _loss(out, y)
+        return _loss(out, y, progress)
 
     ck = tmp_path / "run.ckpt"
     with pytest.raises(Interrupt):
@@ -251,11 +264,12 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, schedule):
     losses2 = nets.train(resumed, images, _loss, labels, schedule, seed=2, batch_size=20, device="cpu",
                          checkpoint=ck, checkpoint_every=5, progress=False)
     np.testing.assert_array_equal(losses, losses2)
-    for p, q in zip(straight.state_dict().values(), resumed.state_dict().values()):
+    for p, q in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(p, q)
     # a finished checkpoint is loaded without training; a different run refuses it
     again = nets.new_net(4, 8, seed=5)
-    nets.train(again, images, _loss, labels, schedule, seed=2, batch_size=20, device="cpu", checkpoint=ck, progress=False)
+    nets.train(again, images, _loss, labels, schedule, seed=2, batch_size=20, device="cpu", checkpoint=ck,
+               progress=False)
     assert torch.equal(again.head.weight, straight.head.weight)
     with pytest.raises(InputError, match="checkpoint"):
         nets.train(nets.new_net(4, 8, 0), images, _loss, labels, schedule, seed=3, batch_size=20,
@@ -269,7 +283,7 @@ def test_training_lowers_the_loss_and_is_seeded():
     for _ in range(2):
         net = nets.new_net(6, 8, seed=0)
         net.mean.copy_(torch.from_numpy(images.mean(0).astype(np.float32)))
-        runs.append(nets.train(net, images, lambda o, y: nets.dsh_loss(o, y, 12.0, 0.01), labels, sched,
+        runs.append(nets.train(net, images, nets.DSHLoss(6, 3, margin=12.0), labels, sched,
                                seed=0, batch_size=30, device="cpu", progress=False))
     np.testing.assert_array_equal(runs[0], runs[1])
     assert runs[0][-10:].mean() < 0.7 * runs[0][:3].mean()
@@ -330,7 +344,7 @@ def test_adam_collapses_the_sigmoid_relaxed_loss_and_sgd_trains_it(data_root):
     found = {}
     for name, schedule in solvers.items():
         net = nets.new_net(12, 32, 0)
-        losses = nets.train(net, ds.images[:4000], lambda o, t: nets.dsh_loss(o, t, 6.0, 0.0, "sigmoid"),
+        losses = nets.train(net, ds.images[:4000], nets.DSHLoss(12, 10, margin=6.0, alpha=0.0, relax="sigmoid"),
                             ds.labels[:4000], schedule, seed=0, device="cpu", progress=False)
         out = nets.apply(net, probe, "outputs", device="cpu")
         found[name] = (np.abs(out).max(), len({tuple(r) for r in out > 0}), losses)

@@ -55,14 +55,15 @@ def write_layout(root, y, zipped=False, train=None, image_size=None):
         (root / "ImageList").mkdir()
         (root / "ImageList" / "Imagelist.txt").write_text("\n".join(f"C:\\ImageData\\Flickr\\{r}" for r in rels) + "\n")
         (root / "ImageList" / "TrainImagelist.txt").write_text(
-            "\n".join(f"C:\\ImageData\\Flickr\\{r}" for r, t in zip(rels, train) if t) + "\n"
+            "\n".join(f"C:\\ImageData\\Flickr\\{r}" for r, t in zip(rels, train, strict=True) if t) + "\n"
         )
         rng = np.random.default_rng(1)
         for i, r in enumerate(rels):
             p = root / "Flickr" / r.replace("\\", "/")
             p.parent.mkdir(parents=True, exist_ok=True)
             h, w = image_size
-            pixels = np.full((h, w, 3), (i * 7) % 256, np.uint8) if i % 2 else rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            pixels = (np.full((h, w, 3), (i * 7) % 256, np.uint8) if i % 2
+                      else rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
             Image.fromarray(pixels).save(p.with_suffix(".png"), format="PNG")  # lossless, so pixels can be checked
             p.with_suffix(".png").rename(p)
     return root
@@ -118,10 +119,10 @@ def test_corrupt_or_short_alllabels_are_errors(tmp_path):
     with pytest.raises(InputError, match=r"Labels_beach.txt line \d+: '2' is not 0 or 1 \(corrupt label file\)"):
         nuswide.load_labels(root)
     p.write_bytes(good[:-4])
-    with pytest.raises(InputError, match="Labels_beach.txt has 38 lines, the other label files 40"):
+    with pytest.raises(InputError, match=r"Labels_beach\.txt has 38 lines, the other label files 40"):
         nuswide.load_labels(root)
     p.unlink()
-    with pytest.raises(InputError, match="missing NUS-WIDE label file AllLabels/Labels_beach.txt"):
+    with pytest.raises(InputError, match=r"missing NUS-WIDE label file AllLabels/Labels_beach\.txt"):
         nuswide.load_labels(root)
     (root / "Concepts81.txt").unlink()
     with pytest.raises(InputError, match="missing NUS-WIDE concept list"):
@@ -194,7 +195,7 @@ def test_images_load_from_an_official_layout_folder(tmp_path):
 
 def test_labels_only_folder_says_images_are_missing(tmp_path):
     write_layout(tmp_path / "nus-wide", make_labels(), zipped=True)
-    with pytest.raises(InputError, match="NUS-WIDE images not found.*load_nuswide_labels"):
+    with pytest.raises(InputError, match=r"NUS-WIDE images not found.*load_nuswide_labels"):
         load_dataset("nuswide", tmp_path)
     assert len(load_nuswide_labels(tmp_path, n_concepts=2).concepts) == 2
 

@@ -78,7 +78,8 @@ def test_plugin_method_runs_with_jobs_2(tmp_path, plugin_dir):
                       work, [plugin_dir])
     assert r.returncode == 0, r.stderr
     rows = pd.read_csv(work / "run.csv")
-    assert sorted(zip(rows["method"], rows["bits"])) == [("lsh", 4), ("lsh", 8), ("mean-sign", 4), ("mean-sign", 8)]
+    assert sorted(zip(rows["method"], rows["bits"], strict=True)) == [("lsh", 4), ("lsh", 8), ("mean-sign", 4),
+                                                                      ("mean-sign", 8)]
     assert rows["map"].between(0, 1).all()
 
 

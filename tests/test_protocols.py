@@ -21,7 +21,8 @@ def labels_only(name, labels, class_names, train_mask, size=32):
 def cifar_like():
     """CIFAR-10's shape: 5,000 training and 1,000 test images per class, shuffled."""
     rng = np.random.default_rng(0)
-    y = np.concatenate([rng.permutation(np.repeat(np.arange(10), 5000)), rng.permutation(np.repeat(np.arange(10), 1000))])
+    y = np.concatenate([rng.permutation(np.repeat(np.arange(10), 5000)),
+                        rng.permutation(np.repeat(np.arange(10), 1000))])
     return labels_only("cifar10", y, tuple("abcdefghij"), np.arange(60000) < 50000)
 
 
@@ -85,7 +86,7 @@ def test_stated_sizes_and_overlap_rules_hold(name, datasets):
     sizes = p.expected_sizes(len(ds))
     assert (len(s.train), len(s.query), len(s.database)) == sizes == SOURCE_SIZES.get(name, p.sizes)
     for a in (s.train, s.query, s.database):
-        assert a.dtype == np.int64 and (np.diff(a) > 0).all() and 0 <= a[0] and a[-1] < len(ds)
+        assert a.dtype == np.int64 and (np.diff(a) > 0).all() and a[0] >= 0 and a[-1] < len(ds)
     in_db = np.isin(s.query, s.database)
     assert in_db.all() if p.query_in_database else not in_db.any()
     assert not p.query_in_train and not np.isin(s.query, s.train).any()
@@ -255,7 +256,7 @@ def test_the_checks_catch_a_faulty_protocol(digits):
 
 
 def test_bad_input(cifar_like, digits):
-    with pytest.raises(InputError, match="unknown protocol 'cifar10-2k'.*cifar10-1k"):
+    with pytest.raises(InputError, match=r"unknown protocol 'cifar10-2k'.*cifar10-1k"):
         get_protocol("cifar10-2k")
     with pytest.raises(InputError, match="protocol cifar10-dsh is for dataset cifar10, not digits"):
         get_protocol("cifar10-dsh").split(digits, 0)

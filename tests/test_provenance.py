@@ -76,7 +76,7 @@ def test_a_model_retrained_at_the_same_path_reruns_its_cells(store, tmp_path):
     model.parent.mkdir()
     save_model(model, seed=0)
     cell = make_cell("digits", "digits-dsh", f"cnn-ours:model={model}", "lsh", 16, 0)
-    key = dict(zip(experiment.KEY_COLUMNS, cell.key()))
+    key = dict(zip(experiment.KEY_COLUMNS, cell.key(), strict=True))
     assert key["features"] == f"cnn-ours:model=sha256:{file_sha256(model)}"  # content, not path
     out = tmp_path / "run.csv"
     first = run_grid([cell], out, store=store)
@@ -98,7 +98,7 @@ def test_a_model_retrained_at_the_same_path_reruns_its_cells(store, tmp_path):
 def test_a_changed_own_model_file_reruns_and_force_loads_retrain_trains(store, tmp_path):
     models, out = tmp_path / "models", tmp_path / "run.csv"
     cell = make_cell("digits", "digits-dsh", "pixels", "test-checkpointed-lsh", 16, 0)
-    split = get_protocol("digits-dsh").split(experiment._dataset("digits", None), 0)
+    split = get_protocol("digits-dsh").split(experiment.cached_dataset("digits", None), 0)
     path = model_path(cell, split, models)
     CheckpointedLSH.trainings = 0
     first = run_grid([cell], out, store=store, models=models)
@@ -131,7 +131,7 @@ def test_progress_and_device_settings_neither_add_a_row_nor_retrain(store, tmp_p
                       device="cpu")
     assert quiet.key() == plain.key() and quiet == plain
     assert quiet.hasher().progress is False and quiet.hasher().device == "cpu"  # still given to the method
-    split = get_protocol("digits-dsh").split(experiment._dataset("digits", None), 0)
+    split = get_protocol("digits-dsh").split(experiment.cached_dataset("digits", None), 0)
     assert model_path(quiet, split, models) == model_path(plain, split, models)
     CheckpointedLSH.trainings = 0
     run_grid([plain], out, store=store, models=models)
@@ -199,7 +199,7 @@ def test_schema_1_files_say_how_to_migrate_and_migrate_bit_identically(tmp_path,
     assert "results migrate" in err and "\n" not in err
     assert main(["results", "migrate", str(old)]) == 0
     new = read_records(old)
-    before = [dict(zip(SCHEMA_1_COLUMNS, line.split(","))) for line in SCHEMA_1.splitlines()[1:2]]
+    before = [dict(zip(SCHEMA_1_COLUMNS, line.split(","), strict=True)) for line in SCHEMA_1.splitlines()[1:2]]
     assert all(new[0][c] == before[0][c] for c in METRIC_COLUMNS)  # the text of every metric kept
     assert new[1]["map"] == "0.30000000000000004"
     assert new[0]["features"] == "cnn-cls:model=path:runs/m/cls.pt"  # content unknown: only the path

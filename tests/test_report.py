@@ -281,7 +281,8 @@ def _chromium(*args, timeout=120) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium (Debian: apt-get install chromium)")
+@pytest.mark.skipif(not CHROMIUM.exists(),
+                    reason="needs Chromium at /usr/bin/chromium (Debian: apt-get install chromium)")
 def test_site_in_a_real_browser(tmp_path):
     """Headless Chromium opens the main pages of the committed results' site from the file
     system and runs their script, which reports what a person sees: tables and their rows,
@@ -340,5 +341,5 @@ def test_search_speed_tables_from_the_csv(tmp_path):
                                     "| 10M x 64 | skipped (475 s projected) |  |\n")
     assert tables["search-radius"] == "| codes | mih |\n|---|---|\n| 1M x 32 | 23,982 (1.00*) |\n"
     (res / "search-speed.csv").write_text("codes,bits\nrandom,32\n")
-    with pytest.raises(InputError, match="search-speed.csv: no column"):
+    with pytest.raises(InputError, match=r"search-speed\.csv: no column"):
         markdown_tables(res)

@@ -1,6 +1,8 @@
 """reproduce: grids, model reuse across protocols, the side-by-side with the paper, Figure 6."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -8,8 +10,9 @@ import pytest
 from PIL import Image
 
 from hashbench.cli import main
+from hashbench.paper import compare, variant
 from hashbench.provenance import file_sha256
-from hashbench.reproduce import compare, reproduce, variant
+from hashbench.reproduce import reproduce
 from hashbench.results import COLUMNS
 
 
@@ -65,20 +68,70 @@ def test_compare_names_variants_as_the_paper_does():
     ])
     assert list(rows.apply(variant, axis=1)) == ["regularizer-alpha-0.001", "sigmoid-m-3", "finetuned", "M1+M3+M4"]
     t1 = compare("table1", rows, "cifar10")
-    assert dict(zip(t1["variant"], t1["paper"])) == {"regularizer-alpha-0.001": 0.6195, "sigmoid-m-3": 0.4224}
+    assert dict(zip(t1["variant"], t1["paper"], strict=True)) == {"regularizer-alpha-0.001": 0.6195,
+                                                                  "sigmoid-m-3": 0.4224}
     t3 = compare("table3", rows[rows["method"] == "dsh-ensemble"], "cifar10").set_index("metric")
     assert t3.loc["map", "paper"] == 0.7022 and t3.loc["precision_r2", "paper"] == 0.6292
 
 
-def test_figure6_draws_png_and_pdf(tmp_path):
-    from hashbench.plots import figure6
+def test_figure6_plots_each_rows_pr_curve_and_the_mean_precision_against_bits(tmp_path):
+    """Every series drawn is the data of its rows: panel (a) a line per row at 48 bits (its
+    PR curve at the recall levels), panel (b) a line per method (precision within radius 2,
+    the mean over seeds, against code length), for each protocol in its own row of panels."""
+    from hashbench.plots import figure6, files, label
 
-    cells = [(p, m, f, b, {}, 0.1 * b / 48, 0.2) for p in ("cifar10-dsh", "cifar10-standard")
+    rng = np.random.default_rng(4)
+    recall = np.round(np.arange(21) * 0.05, 2)
+    cells = [(p, m, f, b, {}, 0.5, 0.0) for p in ("cifar10-dsh", "cifar10-standard")
              for m, f in (("lsh", "gist"), ("dsh", "images")) for b in (12, 24, 36, 48)]
-    paths = figure6(fake_rows(cells), tmp_path / "figure6")
+    seeds = []
+    for seed in (0, 1):  # two seeds of every cell: panel (b) averages them
+        rows = fake_rows(cells).assign(seed=seed, precision_r2=rng.random(len(cells)))
+        rows["curves"] = [json.dumps({"pr_curve": [], "pr_recall_levels": [
+            {"recall": r, "precision": p} for r, p in zip(recall, rng.random(21), strict=True)]}) for _ in cells]
+        seeds.append(rows)
+    rows = pd.concat(seeds, ignore_index=True)
+    fig = figure6(rows, tmp_path / "figure6")
+    assert len(fig.axes) == 4  # (a), (b) per protocol, row by row
+    for i, protocol in enumerate(("cifar10-dsh", "cifar10-standard")):
+        ax_pr, ax_bits = fig.axes[2 * i], fig.axes[2 * i + 1]
+        assert protocol in ax_pr.get_title() and protocol in ax_bits.get_title()
+        part = rows[(rows["protocol"] == protocol) & (rows["bits"] == 48)]
+        assert len(ax_pr.lines) == len(part) == 4
+        for line, (_, row) in zip(ax_pr.lines, part.iterrows(), strict=True):
+            levels = json.loads(row["curves"])["pr_recall_levels"]
+            assert line.get_label() == label(row)
+            np.testing.assert_array_equal(line.get_xdata(), [p["recall"] for p in levels])
+            np.testing.assert_array_equal(line.get_ydata(), [p["precision"] for p in levels])
+        assert [line.get_label() for line in ax_bits.lines] == ["LSH (gist)", "DSH"]
+        for line, method in zip(ax_bits.lines, ("lsh", "dsh"), strict=True):
+            own = rows[(rows["protocol"] == protocol) & (rows["method"] == method)]
+            mean = [own[own["bits"] == b]["precision_r2"].mean() for b in (12, 24, 36, 48)]
+            np.testing.assert_array_equal(line.get_xdata(), [12, 24, 36, 48])
+            np.testing.assert_allclose(line.get_ydata(), mean, rtol=1e-15)
+    paths = files(tmp_path / "figure6")
     assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 1000 for p in paths)
-    w, h = Image.open(paths[0]).size
-    assert w > 1000 and h > 1000  # two rows of two panels
+    assert Image.open(paths[0]).size == (11 * 150, 9 * 150)  # two rows of two panels, at 150 dpi
+
+
+def test_importing_and_plotting_leave_the_matplotlib_backend_alone(tmp_path):
+    """plots draws on Figure objects of its own: a user's backend is not switched, pyplot not
+    imported, by importing hashbench's drawing modules or drawing with them."""
+    script = f"""
+import matplotlib, sys
+matplotlib.use("svg")
+import hashbench, hashbench.plots, hashbench.figures, hashbench.reproduce, hashbench.searchbench
+assert "matplotlib.pyplot" not in sys.modules, "imported pyplot"
+import pandas as pd
+hashbench.plots.loss_curves([("t", {{"train": [3.0, 2.0, 1.0], "test_iterations": [2], "test": [1.5]}})],
+                            {str(tmp_path / "loss")!r})
+assert "matplotlib.pyplot" not in sys.modules, "drawing imported pyplot"
+print(matplotlib.get_backend())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "svg"
+    assert (tmp_path / "loss.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("argv, msg", [

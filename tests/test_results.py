@@ -10,8 +10,14 @@ from multiprocessing import get_context
 import pytest
 
 from hashbench.errors import InputError
+from hashbench.report import format_table
 from hashbench.results import (
-    COLUMNS, KEY_COLUMNS, done_cells, format_table, read_results, row_key, write_row,
+    COLUMNS,
+    KEY_COLUMNS,
+    done_cells,
+    read_results,
+    row_key,
+    write_row,
 )
 
 
@@ -75,7 +81,7 @@ def test_keys_cover_every_setting(tmp_path):
     variants = [dict(dataset="cifar10"), dict(protocol="p2"), dict(features="gist"), dict(method="itq"),
                 dict(bits=32), dict(seed=1), dict(n_labelled="1000"), dict(params='{"n_anchors":300}')]
     assert len(variants) == len(KEY_COLUMNS)
-    for v in [{}] + variants:
+    for v in [{}, *variants]:
         assert write_row(out, {**base, **v})
     assert len(read_results(out)) == 1 + len(KEY_COLUMNS)
 
@@ -94,7 +100,7 @@ def test_duplicate_cell_is_an_error(tmp_path):
     out = tmp_path / "run.csv"
     write_row(out, make_row())
     lines = out.read_text().splitlines()
-    out.write_text("\n".join(lines + [lines[1]]) + "\n")
+    out.write_text("\n".join([*lines, lines[1]]) + "\n")
     with pytest.raises(InputError, match=r"run.csv:3: duplicate of the cell in line 2"):
         done_cells(out)
 

@@ -81,7 +81,7 @@ def test_mih_is_exact_for_any_substring_count(m):
     if m == 5:
         los, lens = search.mih_substrings(70, 5)
         share = np.zeros((len(qb), len(db)), dtype=bool)
-        for lo, ln in zip(los, lens):
+        for lo, ln in zip(los, lens, strict=True):
             share |= (qb[:, None, lo:lo + ln] == db[None, :, lo:lo + ln]).all(axis=2)
         np.testing.assert_array_equal(s.cost["candidates"], share.sum(axis=1))
 
@@ -172,7 +172,7 @@ def test_parse_size():
     (["--sizes", "1M", "--radius", "-1"], "--radius"),
     (["--sizes", "1M", "--radius", "4"], "hash-table"),
     (["--sizes", "1M", "--strategies", "kd-tree"], "kd-tree"),
-    (["--sizes", "1000", "--k", "1001"], "--k"),
+    (["--sizes", "1000", "--topk", "1001"], "--topk"),
     (["--sizes", "1M,10M", "--queries", "1,2,3"], "--queries"),
     (["--sizes", "1M", "--noise", "0.9"], "--noise"),
 ])
@@ -181,7 +181,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, what, capsys, tmp_path):
     assert main(["bench-search", *argv, "--out", str(out), "--workdir", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and what in err
-    assert not out.exists() and not (tmp_path / "w").exists() or not any((tmp_path / "w").iterdir())
+    assert (not out.exists() and not (tmp_path / "w").exists()) or not any((tmp_path / "w").iterdir())
 
 
 def test_bench_search_rows_resume_and_figure(tmp_path):
@@ -232,7 +232,7 @@ def test_radius_lookup_cost_counts_candidates():
     los, lens = search.mih_substrings(32, m)
     per = 2 // m
     near = np.zeros((len(qb), len(db)), dtype=bool)
-    for lo, ln in zip(los, lens):
+    for lo, ln in zip(los, lens, strict=True):
         near |= (qb[:, None, lo:lo + ln] != db[None, :, lo:lo + ln]).sum(axis=2) <= per
     assert cost["candidates"] == pytest.approx(near.sum(axis=1).mean())
     assert cost["lookups"] >= m and "qps" not in cost

@@ -49,7 +49,7 @@ def ring(png, box, width):
 
 def test_red_frames_land_exactly_on_the_true_matches(cells, tmp_path):
     models, k = tmp_path / "models", 10
-    ds0, split0, _, _ = prepare(cells[0])
+    _ds0, split0, _, _ = prepare(cells[0])
     queries = [int(split0.query[i]) for i in (0, 77, 311)]
     paths = show(cells, tmp_path / "grid", queries=queries, k=k, models=models)
     assert [p.name for p in paths] == [f"grid-query-{q}.{e}" for q in queries for e in ("png", "pdf")]
@@ -136,7 +136,7 @@ def test_show_command_end_to_end_on_digits(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("extra, msg", [
     (["--queries", "5,abc"], "--queries"),
     (["--queries", "TRAIN"], "not a query"),
-    (["--top", "0"], "top: must be between"),
+    (["--topk", "0"], "topk: must be between"),
     (["--budget", "fast"], "--budget"),
     (["--failed", "400", "--successful", "400"], "cases asked"),
 ])

@@ -38,10 +38,10 @@ def test_every_cell_stores_codes_equal_to_freshly_encoded_ones(grid):
     out, cells, store = grid
     folder = storedcodes.codes_dir(out)
     assert (folder / ".gitignore").read_text().splitlines()[-1] == "*"  # out of git wherever it is
-    ds = experiment._dataset("digits", None)
+    ds = experiment.cached_dataset("digits", None)
     split = get_protocol("digits-dsh").split(ds, 0)
     X = FeatureStore(store).get(ds, get_extractor("pixels"))
-    for cell, (method, bits) in zip(cells, CELLS):
+    for cell, (method, bits) in zip(cells, CELLS, strict=True):
         codes = storedcodes.load(storedcodes.codes_path(folder, cell.key()), cell.key())
         h = get_hasher(method, n_bits=bits, seed=0).fit(X[split.train], ds.labels[split.train])
         np.testing.assert_array_equal(codes.query_codes, h.encode(X[split.query]))
@@ -90,7 +90,7 @@ def test_show_on_stored_codes_fits_nothing(grid, tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="fit called"):  # without stored codes it would fit
         figures.retrievals(cells, k=5, store=store)
     stored = figures.retrievals(cells, k=5, store=store, codes=storedcodes.codes_dir(out))[2]
-    for a, b in zip(fitted, stored):
+    for a, b in zip(fitted, stored, strict=True):
         np.testing.assert_array_equal(a.top, b.top)
     paths = figures.show(cells, tmp_path / "show", n_failed=1, n_successful=1, k=5, store=store,
                          codes=storedcodes.codes_dir(out))
@@ -113,7 +113,7 @@ def corrupt(grid, tmp_path, how):
         bad.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
     elif how == "another split":
         codes = storedcodes.load(src)
-        other = get_protocol("digits-dsh").split(experiment._dataset("digits", None), 1)
+        other = get_protocol("digits-dsh").split(experiment.cached_dataset("digits", None), 1)
         storedcodes.save(bad.parent, dataclasses.replace(codes, split_sha256=storedcodes.split_sha256(other)))
     else:
         with np.load(src) as z:

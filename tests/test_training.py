@@ -3,7 +3,6 @@ one line and exit code 2 with no file written."""
 
 import json
 
-import numpy as np
 import pytest
 
 from hashbench import nets
@@ -12,7 +11,7 @@ from hashbench.cli import main
 
 def test_train_cnn_dsh_and_cls_on_digits(tmp_path, capsys):
     out = tmp_path / "d12.pt"
-    assert main(["train-cnn", "dsh", "--protocol", "digits-dsh", "--schedule", "25", "--out", str(out), "--quiet",
+    assert main(["train-cnn", "dsh", "--protocol", "digits-dsh", "--budget", "25", "--out", str(out), "--quiet",
                  "--device", "cpu"]) == 0
     rec = json.loads(out.with_suffix(".json").read_text())
     assert rec["command"].startswith("hashbench train-cnn dsh")
@@ -23,14 +22,14 @@ def test_train_cnn_dsh_and_cls_on_digits(tmp_path, capsys):
     capsys.readouterr()
 
     cls = tmp_path / "cls.pt"
-    assert main(["train-cnn", "cls", "--protocol", "digits-dsh", "--schedule", "60", "--out", str(cls), "--quiet",
+    assert main(["train-cnn", "cls", "--protocol", "digits-dsh", "--budget", "60", "--out", str(cls), "--quiet",
                  "--device", "cpu"]) == 0
     rec = json.loads(cls.with_suffix(".json").read_text())
     assert rec["kind"] == "cls" and rec["test_accuracy"] > 0.5  # 10 classes: chance is 0.1
     # fine-tuning a 24-bit model from the 12-bit one
     ft = tmp_path / "d24.pt"
     assert main(["train-cnn", "dsh", "--bits", "24", "--init-from", str(out), "--protocol", "digits-dsh",
-                 "--schedule", "5", "--out", str(ft), "--quiet", "--device", "cpu"]) == 0
+                 "--budget", "5", "--out", str(ft), "--quiet", "--device", "cpu"]) == 0
     assert json.loads(ft.with_suffix(".json").read_text())["init_from"] == str(out)
 
 
@@ -38,7 +37,7 @@ def test_train_cnn_dsh_and_cls_on_digits(tmp_path, capsys):
     "argv, match",
     [
         (["--out", "model.bin"], "must end in .pt"),
-        (["--out", "m.pt", "--schedule", "fast"], "schedule"),
+        (["--out", "m.pt", "--budget", "fast"], "--budget"),
         (["--out", "m.pt", "--threads", "0"], "--threads"),
         (["--out", "m.pt", "--relax", "sigmoid"], "margin"),
     ],

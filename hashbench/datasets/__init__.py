@@ -11,13 +11,14 @@ found, else the bundled digits, with a one-line notice saying which and why.
 
 import functools
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import InputError
 from ..io import check_writable
 from . import cifar10, digits, lists, nuswide
+from .archives import ARCHIVES, fetch
 from .base import (
     Dataset,
     asked_locations,
@@ -26,7 +27,6 @@ from .base import (
     find_folder,
     user_cache_dir,
 )
-from .archives import ARCHIVES, fetch
 from .nuswide import NusLabels
 
 __all__ = [
@@ -49,7 +49,8 @@ DATASETS: dict[str, DatasetInfo] = {
     "cifar10": DatasetInfo(
         "cifar10", "CIFAR-10: 60,000 32x32 colour images, 10 classes (50,000 train + 10,000 test)",
         cifar10.FOLDERS, cifar10.is_present, cifar10.read,
-        "run `hashbench download cifar10`, or put the official cifar-10-batches-bin/ (or cifar-10-batches-py/) in a data folder",
+        "run `hashbench download cifar10`, or put the official cifar-10-batches-bin/ (or cifar-10-batches-py/) "
+        "in a data folder",
     ),
     "nuswide": DatasetInfo(
         "nuswide", "NUS-WIDE, 21 most frequent concepts: 195,834 Flickr images at 64x64, multi-label",
@@ -106,7 +107,8 @@ def _given_by_path(name: str) -> bool:
 def _not_found(info: DatasetInfo, data_dir) -> InputError:
     where = ", ".join(str(r) for r in data_roots(data_dir))
     looked = "/ or ".join(info.folders) + "/"
-    return InputError(f"dataset {info.name}: not found (looked for {looked} in the data folders {where}); {info.how_to_get}")
+    return InputError(f"dataset {info.name}: not found (looked for {looked} in the data folders {where}); "
+                      f"{info.how_to_get}")
 
 
 def load_dataset(name: str, data_dir=None) -> Dataset:

@@ -31,10 +31,12 @@ class Archive(NamedTuple):
 
 ARCHIVES = {
     ("cifar10", "bin"): Archive(
-        "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530", "cifar-10-batches-bin"
+        "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530",
+        "cifar-10-batches-bin"
     ),
     ("cifar10", "python"): Archive(
-        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", "cifar-10-batches-py"
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
+        "cifar-10-batches-py"
     ),
 }
 CHUNK = 1 << 20
@@ -74,7 +76,8 @@ def fetch(archive: Archive, dest, opener=urllib.request.urlopen, progress: bool 
         os.replace(part, file)
     elif (got := md5sum(file)) != archive.md5:
         raise InputError(
-            f"download: {file} has md5 {got}, expected {archive.md5}: a damaged or different file; delete it and run again"
+            f"download: {file} has md5 {got}, expected {archive.md5}: a damaged or different file; "
+            "delete it and run again"
         )
     _extract(file, dest, archive.folder)
     file.unlink()
@@ -91,7 +94,8 @@ def _download(archive: Archive, part: Path, dest: Path, opener, progress: bool) 
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # nothing left to fetch: the .part is complete (md5 decides)
             return
-        raise InputError(f"download: {archive.url} answered HTTP {e.code} {e.reason}; {offline_hint(archive, dest)}") from None
+        raise InputError(f"download: {archive.url} answered HTTP {e.code} {e.reason}; "
+                         f"{offline_hint(archive, dest)}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise InputError(f"download: cannot reach {archive.url} ({reason}); {offline_hint(archive, dest)}") from None
@@ -116,7 +120,8 @@ def _download(archive: Archive, part: Path, dest: Path, opener, progress: bool) 
                 ) from None
             size = f.tell()
     if total is not None and size != total:
-        raise InputError(f"download: interrupted after {size:,} of {total:,} bytes; run the same command again to resume")
+        raise InputError(f"download: interrupted after {size:,} of {total:,} bytes; "
+                         "run the same command again to resume")
 
 
 def _range_start(content_range: str | None) -> int | None:

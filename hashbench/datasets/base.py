@@ -44,13 +44,14 @@ class Dataset:
         im = self.images
         if not (isinstance(im, np.ndarray) and im.dtype == np.uint8 and im.ndim == 4 and im.shape[3] == 3):
             shape = getattr(im, "shape", None)
-            raise InputError(f"{self.name}: images must be uint8 (n, H, W, 3), got {getattr(im, 'dtype', type(im))} {shape}")
+            raise InputError(f"{self.name}: images must be uint8 (n, H, W, 3), "
+                             f"got {getattr(im, 'dtype', type(im))} {shape}")
         n = im.shape[0]
         labels = check_labels(self.labels, n, f"{self.name} labels")
         k = len(self.class_names)
         if labels.ndim == 2 and labels.shape[1] != k:
             raise InputError(f"{self.name}: {k} class names for {labels.shape[1]} label columns")
-        if labels.ndim == 1 and not (0 <= labels.min() and labels.max() < k):
+        if labels.ndim == 1 and not (labels.min() >= 0 and labels.max() < k):
             raise InputError(f"{self.name} labels: class ids must lie in 0..{k - 1} ({k} class names)")
         mask = np.asarray(self.train_mask)
         if mask.dtype != np.bool_ or mask.shape != (n,):

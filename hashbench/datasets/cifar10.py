@@ -44,7 +44,8 @@ def read(folder) -> Dataset:
     elif (folder / "test_batch").is_file():
         labels, pixels, names = _read_python(folder)
     else:
-        raise InputError(f"data: {folder} holds neither test_batch.bin (binary CIFAR-10) nor test_batch (python CIFAR-10)")
+        raise InputError(f"data: {folder} holds neither test_batch.bin (binary CIFAR-10) "
+                         "nor test_batch (python CIFAR-10)")
     n = len(labels)
     images = np.empty((n, 32, 32, 3), np.uint8)
     for c in range(3):  # plane by plane: 3x faster than one strided transpose of (n, 3, 32, 32)
@@ -102,12 +103,12 @@ def _numpy_reconstruct():
 class _SafeUnpickler(pickle.Unpickler):
     """Resolves only the names a pickled numpy array needs; anything else is refused."""
 
-    _ALLOWED = {
+    _ALLOWED = frozenset({
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
-    }
+    })
 
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:
@@ -123,13 +124,16 @@ def _unpickle(path: Path) -> dict:
     try:
         obj = _SafeUnpickler(stream, encoding="bytes").load()
     except MemoryError:
-        raise InputError(f"data: {path} is not a CIFAR-10 python batch (damaged: asks for more memory than there is)") from None
+        raise InputError(f"data: {path} is not a CIFAR-10 python batch "
+                         "(damaged: asks for more memory than there is)") from None
     except pickle.UnpicklingError as e:
         raise InputError(f"data: {path} is not a CIFAR-10 python batch ({e})".splitlines()[0]) from None
     except Exception as e:  # noqa: BLE001  a damaged pickle raises almost any kind (KeyError, OverflowError, ...)
-        raise InputError(f"data: {path} is not a CIFAR-10 python batch ({type(e).__name__}: {e})".splitlines()[0]) from None
+        why = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise InputError(f"data: {path} is not a CIFAR-10 python batch ({why})") from None
     if stream.tell() != len(data):
-        raise InputError(f"data: {path} has {len(data) - stream.tell():,} bytes after its pickle: damaged CIFAR-10 python batch")
+        raise InputError(f"data: {path} has {len(data) - stream.tell():,} bytes after its pickle: "
+                         "damaged CIFAR-10 python batch")
     if not isinstance(obj, dict):
         raise InputError(f"data: {path} is not a CIFAR-10 python batch (holds a {type(obj).__name__})")
     return obj
@@ -144,7 +148,8 @@ def _read_python(folder: Path):
         data, y = d.get(b"data"), d.get(b"labels")
         if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.shape != (n, PIXELS):
             got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-            raise InputError(f"data: {path}: 'data' must be uint8 ({n:,}, {PIXELS:,}), got {got}: truncated or not CIFAR-10")
+            raise InputError(f"data: {path}: 'data' must be uint8 ({n:,}, {PIXELS:,}), got {got}: "
+                             "truncated or not CIFAR-10")
         if not isinstance(y, list) or len(y) != n or not all(isinstance(v, int) and 0 <= v < 256 for v in y):
             raise InputError(f"data: {path}: 'labels' must be a list of {n:,} class ids")
         y = np.array(y, np.int64)

@@ -20,4 +20,5 @@ def read() -> Dataset:
     images = np.repeat(grey.astype(np.uint8)[..., None], 3, axis=3)
     names = tuple(str(int(t)) for t in d.target_names)
     n = len(images)
-    return Dataset("digits", images, d.target.astype(np.int64), names, np.ones(n, bool), "scikit-learn load_digits (bundled)")
+    return Dataset("digits", images, d.target.astype(np.int64), names, np.ones(n, bool),
+                   "scikit-learn load_digits (bundled)")

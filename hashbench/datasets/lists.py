@@ -199,7 +199,7 @@ def decode_images(lists: ListFiles, size: int = IMAGE_SIZE, cache_dir=None, n_jo
     from ..progress import progress as progress_bar
 
     files = [_resolve(lists.folder, r) for r in lists.paths]
-    for f, at in zip(files, lists.where):
+    for f, at in zip(files, lists.where, strict=True):
         if not f.is_file():
             raise InputError(f"data: {at}: image {f} not found")
     key = _cache_key(lists, files, size)
@@ -214,7 +214,7 @@ def decode_images(lists: ListFiles, size: int = IMAGE_SIZE, cache_dir=None, n_jo
     images = np.empty((len(files), size, size, 3), np.uint8)
     with progress_bar(len(files), "decoding images", unit="img", enabled=progress is not False,
                       quiet_for=0.0 if progress else 5.0) as bar:
-        for s, (part, bad, why) in zip(starts, results):
+        for s, (part, bad, why) in zip(starts, results, strict=True):
             if bad >= 0:
                 raise InputError(f"data: {lists.where[s + bad]}: cannot decode image {files[s + bad]} ({why})")
             images[s:s + len(part)] = part

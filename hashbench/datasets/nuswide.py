@@ -249,7 +249,8 @@ def read(folder) -> Dataset:
     lab = load_labels(folder)
     rels = _image_list(folder, "Imagelist.txt")
     if len(rels) != lab.n_official:
-        raise InputError(f"data: {folder / 'ImageList/Imagelist.txt'} lists {len(rels):,} images, the label files {lab.n_official:,}")
+        raise InputError(f"data: {folder / 'ImageList/Imagelist.txt'} lists {len(rels):,} images, "
+                         f"the label files {lab.n_official:,}")
     kept = [rels[i] for i in lab.index]
     train = set(_image_list(folder, "TrainImagelist.txt"))
     train_mask = np.fromiter((r in train for r in kept), bool, len(kept))

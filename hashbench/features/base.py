@@ -5,7 +5,7 @@ An extractor turns images (uint8 ``(n, H, W, 3)`` RGB) into a float32 feature ma
 parameters, so ``get_params`` and ``clone`` work. ``key()`` names the extractor and every
 parameter that changes its output; the feature store files matrices under it, so two
 extractors with the same key must give the same features. A learned extractor (the CNN
-features of the DSH issue) puts its model's hash among ``key_params()``.
+features ``cnn-cls`` and ``cnn-ours``) puts its model's hash among ``key_params()``.
 """
 
 import json
@@ -29,7 +29,8 @@ def register_extractor(name: str, origin: str | None = None):
         if name in EXTRACTORS:
             raise NameClash(f"extractor {name!r} is already registered ({ORIGINS[name]})")
         EXTRACTORS[name] = cls
-        ORIGINS[name] = origin or ("built-in" if cls.__module__.startswith("hashbench.") else f"module {cls.__module__}")
+        builtin = cls.__module__.startswith("hashbench.")
+        ORIGINS[name] = origin or ("built-in" if builtin else f"module {cls.__module__}")
         cls.name = name
         return cls
 

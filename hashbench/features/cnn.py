@@ -4,7 +4,8 @@ layer (after its ReLU) of a trained network of the DSH architecture, L2-normalis
 ``cnn-ours``: a trained 12-bit DSH model; ``cnn-cls``: the same layers trained as a 10-way
 softmax classifier (the paper's reached 74.54% test accuracy). Train them with
 ``hashbench train-cnn dsh --bits 12 --out runs/models/dsh12-s0.pt`` and
-``hashbench train-cnn cls --out runs/models/cnn-cls-s0.pt`` (the default ``model`` paths, in the working folder).
+``hashbench train-cnn cls --out runs/models/cnn-cls-s0.pt`` (the default ``model`` paths, in
+the working folder).
 The store key holds the model file's sha256, so features of a retrained model are never
 mistaken for the old ones.
 """
@@ -20,9 +21,22 @@ from .base import Extractor, register_extractor
 
 
 class _CNNFeatures(Extractor):
-    """Parameters: ``model`` (a saved state dict, see ``hashbench.nets.save_state``),
-    ``device`` (``"auto"``: CUDA when present; not part of the key). A feature vector that is
-    all zero (every unit inactive) stays zero rather than becoming NaN."""
+    """A feature vector that is all zero (every unit inactive) stays zero rather than
+    becoming NaN.
+
+    Parameters
+    ----------
+    model : str or None, default None
+        A saved state dict (``hashbench.nets.save_state``); None: the default model path in
+        the working folder. Its sha256 is part of the store key.
+    device : str, default "auto"
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...; not part of the key.
+
+    References
+    ----------
+    H. Liu, R. Wang, S. Shan and X. Chen, "Deep supervised hashing for fast image
+    retrieval", CVPR 2016, supplementary Table 4.
+    """
 
     default_model: str
     train_hint: str
@@ -57,7 +71,8 @@ class _CNNFeatures(Extractor):
 
         net = nets.DSHNet.from_state_dict(nets.load_state(self._path()))
         if tuple(net.mean.shape) != images.shape[1:]:
-            raise InputError(f"images: the {self.name} model takes {tuple(net.mean.shape)} images, got {images.shape[1:]}")
+            raise InputError(f"images: the {self.name} model takes {tuple(net.mean.shape)} images, "
+                             f"got {images.shape[1:]}")
         out = []
         for s in range(0, len(images), 1000):
             out.append(nets.apply(net, images[s : s + 1000], self.output, device=self.device))
@@ -86,8 +101,20 @@ class CNNCls(_CNNFeatures):
 @register_extractor("cnn-cls-logits")
 class CNNClsLogits(CNNCls):
     """The CNN-cls classifier's outputs (one logit per class, not normalised): the input of the
-    ``classifier`` baseline (:mod:`hashbench.hashers.classifier`). ``model`` and ``device`` as
-    ``cnn-cls``."""
+    ``classifier`` baseline (:mod:`hashbench.hashers.classifier`).
+
+    Parameters
+    ----------
+    model : str or None, default None
+        As ``cnn-cls``.
+    device : str, default "auto"
+        As ``cnn-cls``.
+
+    References
+    ----------
+    A. Sablayrolles, M. Douze, N. Usunier and H. Jégou, "How should we evaluate supervised
+    hashing?", ICASSP 2017.
+    """
 
     output = "outputs"
     normalise = False

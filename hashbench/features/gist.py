@@ -225,13 +225,28 @@ def _plan(h: int, w: int, boundary: int, orientations: tuple, n_blocks: int) -> 
 
 @register_extractor("gist")
 class Gist(Extractor):
-    """GIST descriptors (see the module docstring).
+    """GIST descriptors (see the module docstring) of dimension
+    (3 if color else 1) x sum(orientations) x n_blocks^2.
 
-    Parameters: ``mode`` ``"lear"`` | ``"lmgist"``; ``color``: LEAR's colour GIST
-    (lear mode only; per-channel descriptors, R then G then B) instead of the grey one;
-    ``orientations``: orientations per scale (its length is the number of scales);
-    ``n_blocks``: the grid is n_blocks x n_blocks; ``fc_prefilt``: the prefilter's cut-off.
-    Dimension: (3 if color else 1) x sum(orientations) x n_blocks^2.
+    Parameters
+    ----------
+    mode : {"lear", "lmgist"}, default "lear"
+        LEAR's C implementation (the Table 4 "Hand" features) or LMgist.m's defaults.
+    color : bool, default False
+        LEAR's colour GIST (lear mode only; per-channel descriptors, R then G then B)
+        instead of the grey one.
+    orientations : sequence of int, default (8, 8, 8, 8)
+        Orientations per scale; its length is the number of scales.
+    n_blocks : int, default 4
+        The grid of averaged magnitudes is n_blocks x n_blocks.
+    fc_prefilt : float, default 4
+        The prefilter's cut-off.
+
+    References
+    ----------
+    A. Oliva and A. Torralba, "Modeling the shape of the scene: a holistic representation of
+    the spatial envelope", IJCV 2001; LMgist.m; M. Douze et al., "Evaluation of GIST
+    descriptors for web-scale image search", CIVR 2009 (the LEAR code).
     """
 
     def __init__(self, mode: str = "lear", color: bool = False, orientations=(8, 8, 8, 8),
@@ -267,7 +282,8 @@ class Gist(Extractor):
     def _extract(self, images: np.ndarray, bar) -> np.ndarray:
         n, h, w, _ = images.shape
         if min(h, w) < self.n_blocks:
-            raise InputError(f"images: GIST with n_blocks={self.n_blocks} needs images of at least that many pixels a side, got {h}x{w}")
+            raise InputError(f"images: GIST with n_blocks={self.n_blocks} needs images of at least that many pixels "
+                             f"a side, got {h}x{w}")
         channels = 3 if self.color else 1
         boundary = LMGIST_BOUNDARY if self.mode == "lmgist" else 0
         plan = _plan(h, w, boundary, tuple(int(v) for v in self.orientations), int(self.n_blocks))

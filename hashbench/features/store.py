@@ -20,7 +20,7 @@ import json
 import re
 import shlex
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +96,7 @@ class FeatureStore:
             dtype=X.dtype.str,
             sha256=_matrix_sha256(X),
             seconds=round(seconds, 3),
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
             hashbench=__version__,
             # from the constructor's parameters: a learned extractor's key holds a model hash instead
             command=shlex.join(["hashbench", "features", "extract", extractor.name, "--dataset", dataset.name]
@@ -133,7 +133,8 @@ class FeatureStore:
             return None, f"matrix unreadable: {type(e).__name__}"
         if not isinstance(X, np.ndarray):
             return None, "matrix file is not one .npy array"
-        if X.dtype != np.float32 or X.ndim != 2 or list(X.shape) != sidecar.get("shape") or X.shape[0] != expected["n_images"]:
+        if (X.dtype != np.float32 or X.ndim != 2 or list(X.shape) != sidecar.get("shape")
+                or X.shape[0] != expected["n_images"]):
             return None, f"matrix {X.dtype} {X.shape} does not match its sidecar"
         if _matrix_sha256(X) != sidecar.get("sha256"):
             return None, "matrix checksum does not match its sidecar"

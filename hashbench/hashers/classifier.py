@@ -34,7 +34,22 @@ class ClassifierCodes(Hasher):
     logits); ``y`` is (n,) class ids or (n, c) multi-hot labels, checked against the number
     of classes the classifier has (one per column), nothing is learned from them.
 
-    Learned: ``codewords_`` (n_classes, n_bits) int8 +-1, row c the code of class c.
+    Parameters
+    ----------
+    n_bits : int, default 12
+        Code length.
+    seed : int, default 0
+        Seed of the random codewords of lengths without a Hadamard matrix.
+
+    Attributes
+    ----------
+    codewords_ : ndarray of shape (n_classes, n_bits), int8
+        +-1, row c the code of class c.
+
+    References
+    ----------
+    A. Sablayrolles, M. Douze, N. Usunier and H. Jégou, "How should we evaluate supervised
+    hashing?", ICASSP 2017.
     """
 
     label = "Classifier codes"

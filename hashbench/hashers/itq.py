@@ -97,9 +97,30 @@ def _centred(X, n_bits: int):
 class ITQ(Hasher):
     """PCA-ITQ; ``y`` is ignored.
 
-    Learned: ``mean_`` (d,), ``components_`` (d, n_bits) principal directions,
-    ``rotation_`` (n_bits, n_bits) orthogonal, ``loss_history_`` (n_iter + 2,) quantisation
-    loss at the random start and after each Procrustes step.
+    Parameters
+    ----------
+    n_bits : int, default 48
+        Code length; at most the number of directions of non-zero variance.
+    seed : int, default 0
+        Seed of the random orthogonal start.
+    n_iter : int, default 50
+        ``ITQ.m``'s ``n_iter``: ``n_iter + 1`` Procrustes steps.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (d,)
+        Training mean.
+    components_ : ndarray of shape (d, n_bits)
+        Principal directions.
+    rotation_ : ndarray of shape (n_bits, n_bits)
+        The learned orthogonal rotation.
+    loss_history_ : ndarray of shape (n_iter + 2,)
+        Quantisation loss at the random start and after each Procrustes step.
+
+    References
+    ----------
+    Y. Gong and S. Lazebnik, "Iterative quantization: a Procrustean approach to learning
+    binary codes", CVPR 2011; the authors' ``compressITQ.m`` and ``ITQ.m``.
     """
 
     label = "ITQ"
@@ -122,7 +143,8 @@ class ITQ(Hasher):
         if rank < self.n_bits:
             raise InputError(
                 f"n_bits={self.n_bits} exceeds the {rank} directions of non-zero variance in the training features "
-                f"(of {cov.shape[0]} dimensions); PCA-ITQ would fill bits from zero-variance directions: use at most {rank} bits"
+                f"(of {cov.shape[0]} dimensions); PCA-ITQ would fill bits from zero-variance directions: "
+                f"use at most {rank} bits"
             )
         self.rotation_, self.loss_history_ = itq_rotation(Xc @ self.components_, self.n_iter, rng)
 
@@ -134,10 +156,35 @@ class ITQ(Hasher):
 class CCAITQ(ITQ):
     """CCA-ITQ; ``y`` is (n,) class ids or (n, c) multi-hot labels.
 
-    Trains on ``n_labelled`` training images drawn with the seed (None: all), features and
-    labels alike. Learned, besides ITQ's: ``correlations_`` (n_bits,) canonical correlations
-    (0 past the informative ones), ``labelled_index_`` the rows of X it learned from;
-    ``components_`` holds the correlation-scaled canonical directions.
+    Parameters
+    ----------
+    n_bits : int, default 48
+        Code length; at most the feature dimension.
+    seed : int, default 0
+        Seed of the labelled subset and of the random orthogonal start.
+    n_labelled : int or None, default None
+        Training images drawn with the seed to learn from, features and labels alike
+        (None: all).
+    reg : float, default 1e-4
+        Ridge ``reg * I`` on both covariances (the authors' value).
+    n_iter : int, default 50
+        As :class:`ITQ`.
+
+    Attributes
+    ----------
+    mean_, rotation_, loss_history_
+        As :class:`ITQ`.
+    components_ : ndarray of shape (d, n_bits)
+        Canonical directions scaled by their correlations.
+    correlations_ : ndarray of shape (n_bits,)
+        Canonical correlations (0 past the informative ones).
+    labelled_index_ : ndarray
+        Rows of X it learned from.
+
+    References
+    ----------
+    Y. Gong, S. Lazebnik, A. Gordo and F. Perronnin, "Iterative quantization: a Procrustean
+    approach to learning binary codes for large-scale image retrieval", TPAMI 2013.
     """
 
     label = "CCA-ITQ"
@@ -145,7 +192,8 @@ class CCAITQ(ITQ):
     uses_labelled_subset = True
     _parameter_constraints: ClassVar[dict] = {"reg": [Interval(float, 0, None, closed="neither")]}
 
-    def __init__(self, n_bits: int = 48, seed: int = 0, n_labelled: int | None = None, reg: float = 1e-4, n_iter: int = 50):
+    def __init__(self, n_bits: int = 48, seed: int = 0, n_labelled: int | None = None, reg: float = 1e-4,
+                 n_iter: int = 50):
         self.n_bits = n_bits
         self.seed = seed
         self.n_labelled = n_labelled

@@ -135,16 +135,41 @@ def _signs(x):
 class KSH(Hasher):
     """Kernel-based supervised hashing; ``y`` is (n,) class ids or (n, c) multi-hot labels.
 
-    ``n_labelled`` (default 2,000, the authors' demo; the paper also reports 1,000; None: all)
-    images are drawn with the seed; all of X serves the kernel statistics. A training set
-    smaller than ``n_labelled`` is used whole. ``n_labelled`` must be at least ``n_anchors``
-    so that K^T K is invertible, and at most 10,000 with multi-hot labels, whose pair matrix
-    is stored densely.
+    All of X serves the kernel statistics; the pair loss uses the labelled subset.
 
-    Learned: ``anchors_`` (m, d), ``sigma_``, ``kernel_mean_`` (m,), ``coefficients_``
-    (m, n_bits), ``labelled_index_``, ``objective_history_`` (n_bits, 2): y^T S y of each bit
-    on its residual S at the spectral start and as kept, and ``refined_`` (n_bits,) bool,
-    whether the gradient refinement was kept.
+    Parameters
+    ----------
+    n_bits : int, default 48
+        Code length (bits are learned one after the other).
+    seed : int, default 0
+        Seed of the anchors and of the labelled subset.
+    n_labelled : int or None, default 2000
+        Labelled training images drawn with the seed (2,000: the authors' demo; the paper
+        also reports 1,000; None: all; a smaller training set is used whole). At least
+        ``n_anchors``, so that K^T K is invertible, and at most 10,000 with multi-hot labels,
+        whose pair matrix is stored densely.
+    n_anchors : int, default 300
+        Kernel anchors m drawn from the training set.
+
+    Attributes
+    ----------
+    anchors_ : ndarray of shape (m, d)
+    sigma_ : float
+        Kernel width: mean squared distance from the training images to the anchors.
+    kernel_mean_ : ndarray of shape (m,)
+        Training mean of the kernel columns.
+    coefficients_ : ndarray of shape (m, n_bits)
+    labelled_index_ : ndarray
+        Rows of X whose labels it learned from.
+    objective_history_ : ndarray of shape (n_bits, 2)
+        y^T S y of each bit on its residual S at the spectral start and as kept.
+    refined_ : ndarray of shape (n_bits,), bool
+        Whether the gradient refinement was kept.
+
+    References
+    ----------
+    W. Liu, J. Wang, R. Ji, Y.-G. Jiang and S.-F. Chang, "Supervised hashing with kernels",
+    CVPR 2012; the authors' ``KSH_demo.m`` and ``OptProjectionFast.m``.
     """
 
     label = "KSH"

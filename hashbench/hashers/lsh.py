@@ -16,7 +16,23 @@ from .base import Hasher, register
 class LSH(Hasher):
     """Sign random projections of centred features; ``y`` is ignored.
 
-    Learned: ``mean_`` (d,), ``projections_`` (d, n_bits) Gaussian.
+    Parameters
+    ----------
+    n_bits : int, default 48
+        Code length.
+    seed : int, default 0
+        Seed of the Gaussian projections.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (d,)
+        Training mean the features are centred with.
+    projections_ : ndarray of shape (d, n_bits)
+        Gaussian hyperplane normals, one per bit.
+
+    References
+    ----------
+    M. S. Charikar, "Similarity estimation techniques from rounding algorithms", STOC 2002.
     """
 
     label = "LSH"

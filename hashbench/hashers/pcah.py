@@ -36,9 +36,25 @@ def principal_directions(X, n_bits: int):
 class PCAH(Hasher):
     """Signs of the centred features' top ``n_bits`` principal components; ``y`` is ignored.
 
-    Learned: ``mean_`` (d,), ``components_`` (d, n_bits), ``variances_`` (n_bits,) the
-    variance along each direction (descending). ``seed`` changes nothing (PCA is
-    deterministic); it is there because every method takes one.
+    Parameters
+    ----------
+    n_bits : int, default 48
+        Code length; at most the number of directions of non-zero variance.
+    seed : int, default 0
+        Changes nothing (PCA is deterministic); every method takes one.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (d,)
+    components_ : ndarray of shape (d, n_bits)
+        Principal directions.
+    variances_ : ndarray of shape (n_bits,)
+        Variance along each direction (descending).
+
+    References
+    ----------
+    J. Wang, S. Kumar and S.-F. Chang, "Semi-supervised hashing for scalable image
+    retrieval", CVPR 2010; the ITQ release's PCA-direct step (``compressITQ.m``).
     """
 
     label = "PCAH"

@@ -98,15 +98,52 @@ class SDH(Hasher):
     """Supervised discrete hashing on RBF anchor features; ``y`` is (n,) class ids or (n, c)
     multi-hot labels.
 
-    Parameters: ``n_anchors`` (1,000), ``sigma`` (None: mean distance to the nearest anchor),
-    ``lam`` (G ridge, 1), ``nu`` (F penalty, 1e-5), ``lam_f`` (F ridge, 1e-2), ``max_iter``
-    (5), ``tol`` (1e-5), ``n_labelled`` (None: all training images), ``dcc_start``
-    (``"zeros"``, the release; ``"previous"``, monotone).
+    Parameters
+    ----------
+    n_bits : int, default 48
+        Code length.
+    seed : int, default 0
+        Seed of the anchors, the labelled subset and the random start.
+    n_labelled : int or None, default None
+        Labelled training images drawn with the seed (None: all).
+    n_anchors : int, default 1000
+        RBF anchors drawn from the training set.
+    sigma : float or None, default None
+        RBF width (None: mean distance to the nearest anchor).
+    lam : float, default 1.0
+        Ridge of the classifier step (G).
+    nu : float, default 1e-5
+        Penalty of the projection step (F).
+    lam_f : float, default 1e-2
+        Ridge of the projection step (F).
+    max_iter : int, default 5
+        Outer iterations.
+    tol : float, default 1e-5
+        Early stop: ``||B - phi P||_F < tol ||B||_F`` or ``||P - P_old||_F < tol ||P_old||_2``.
+    dcc_start : {"zeros", "previous"}, default "zeros"
+        Start of each discrete cyclic coordinate descent: zeros (the release) or the
+        previous codes (monotone).
 
-    Learned: ``anchors_`` (m, d), ``sigma_``, ``projection_`` (m + 1, n_bits) P,
-    ``classifier_`` (n_bits, c) W, ``train_codes_`` (n_labelled, n_bits) int8 the learned B
-    (the release's third output), ``labelled_index_``, ``objective_history_`` (one value
-    after the first G/F-steps and one per outer iteration run), ``n_iter_``.
+    Attributes
+    ----------
+    anchors_ : ndarray of shape (m, d)
+    sigma_ : float
+    projection_ : ndarray of shape (m + 1, n_bits)
+        P.
+    classifier_ : ndarray of shape (n_bits, c)
+        W.
+    train_codes_ : ndarray of shape (n_labelled, n_bits), int8
+        The learned B (the release's third output).
+    labelled_index_ : ndarray
+    objective_history_ : ndarray
+        One value after the first G/F-steps and one per outer iteration run.
+    n_iter_ : int
+        Outer iterations run.
+
+    References
+    ----------
+    F. Shen, C. Shen, W. Liu and H. T. Shen, "Supervised discrete hashing", CVPR 2015; the
+    authors' ``SDH.m``, ``RRC.m`` and ``demo_SDH.m``.
     """
 
     label = "SDH"

@@ -64,9 +64,26 @@ def eigenfunctions(P, mn, R, modes) -> np.ndarray:
 class SH(Hasher):
     """Spectral hashing; ``y`` is ignored.
 
-    Learned: ``components_`` (d, npca) principal directions, ``mn_`` and ``mx_`` (npca,) the
-    box of the training projections, ``modes_`` (n_bits, npca) integer modes. ``seed``
-    changes nothing (SH is deterministic); every method takes one.
+    Parameters
+    ----------
+    n_bits : int, default 48
+        Code length.
+    seed : int, default 0
+        Changes nothing (SH is deterministic); every method takes one.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (d, npca)
+        Principal directions, ``npca = min(n_bits, d)``.
+    mn_, mx_ : ndarray of shape (npca,)
+        The box of the training projections.
+    modes_ : ndarray of shape (n_bits, npca)
+        Integer modes.
+
+    References
+    ----------
+    Y. Weiss, A. Torralba and R. Fergus, "Spectral hashing", NIPS 2008; the authors'
+    ``trainSH.m`` and ``compressSH.m``.
     """
 
     label = "SH"

@@ -18,12 +18,33 @@ import os
 import time
 
 import numpy as np
+from numba import njit, prange
 
 from hashbench import ranking
 from hashbench.codes import pack
 from hashbench.metrics import rank_stats, tie_aware_ap
+from hashbench.ranking import (
+    _distance,  # the kernels' own popcount of a pair: the floor counts with it
+)
 
 BITS = 48
+
+
+@njit(parallel=True)
+def _popcount_sum(q, d):
+    partial = np.zeros(q.shape[0], dtype=np.int64)
+    for i in prange(q.shape[0]):
+        acc = 0
+        for j in range(d.shape[0]):
+            acc += _distance(q, i, d, j, q.shape[1])
+        partial[i] = acc
+    return partial.sum()
+
+
+def popcount_floor(q, d):
+    """Sum of all pairwise Hamming distances, storing nothing: the machine's popcount limit
+    that the ranker's kernels are judged against."""
+    return _popcount_sum(q, d)
 
 
 def clustered(nq, ndb, bits=BITS, seed=0):
@@ -106,12 +127,12 @@ def main(argv=None):
     # compile outside the timings
     rank_stats(q[:2], d[:10], ql[:2], dl[:10], BITS)
     rank_stats(q[:2], d[:10], ql[:2], dl[:10], BITS, stable=False)
-    ranking.popcount_sum(q[:2], d[:10])
+    popcount_floor(q[:2], d[:10])
     ranking.stable_topk(q[:2], d[:10], 5)
     scale = a.queries / a.sample
     s = slice(0, a.sample)
     sides = {
-        "popcount floor (all distances, nothing stored)": lambda: ranking.popcount_sum(q, d),
+        "popcount floor (all distances, nothing stored)": lambda: popcount_floor(q, d),
         "hashbench stable mAP": lambda: float(rank_stats(q, d, ql, dl, BITS).ap.mean()),
         "hashbench tie-aware (expected) mAP": lambda: tie_aware_map(q, d, ql, dl),
         f"numpy radix stable mAP ({a.sample} queries, x{scale:g})": lambda: numpy_radix_map(q[s], d, ql[s], dl),

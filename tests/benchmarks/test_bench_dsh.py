@@ -25,7 +25,7 @@ def data():
 def _run(data):
     images, labels = data
     net = nets.new_net(12, 32, seed=0)
-    nets.train(net, images, lambda o, y: nets.dsh_loss(o, y, 24.0, 0.01), labels, nets.get_schedule(ITERATIONS),
+    nets.train(net, images, nets.DSHLoss(12, 10, margin=24.0), labels, nets.get_schedule(ITERATIONS),
                seed=0, device="cpu", progress=False)
 
 

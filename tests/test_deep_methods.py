@@ -1,0 +1,104 @@
+"""The deep hashing losses as methods (hashbench.hashers.deep_methods): end to end on the DSH
+network and as linear heads on frozen features; learning on digits, defaults shared with the
+loss modules, seeds reaching the losses' random parts. (Every method also runs through
+``check_hasher`` in tests/test_hasher_contract.py.)"""
+
+import inspect
+
+import numpy as np
+import pytest
+
+from hashbench.datasets import load_dataset
+from hashbench.hashers import HASHERS, get_hasher
+from hashbench.metrics import evaluate
+from hashbench.nets.losses import LOSSES
+from hashbench.protocols import get_protocol
+
+END_TO_END = ("dpsh", "hashnet", "greedyhash", "csq", "orthohash")
+HEADS = (*tuple(f"{m}-head" for m in END_TO_END), "dsh-head")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    ds = load_dataset("digits")
+    return ds, get_protocol("digits-dsh").split(ds, 0)
+
+
+def score(hasher, ds, split, X):
+    q = hasher.encode(X[split.query])
+    return evaluate(q, q, ds.labels[split.query], ds.labels[split.query], hasher.n_bits,
+                    self_index=split.self_index())["map"]
+
+
+@pytest.fixture(scope="module")
+def lsh_map(digits):
+    ds, split = digits
+    pixels = ds.images.reshape(len(ds.images), -1).astype(np.float64)
+    return score(get_hasher("lsh", n_bits=12, seed=0).fit(pixels[split.train]), ds, split, pixels)
+
+
+# Measured on this machine (digits-dsh, seed 0, 12 bits, 150 iterations of batch 64 of the quick
+# schedule; LSH on pixels 0.401): orthohash 0.628, greedyhash 0.490, csq 0.406, dpsh 0.352,
+# hashnet 0.108 (one code for every image). From raw pixels the untrained DSH trunk gives every
+# image nearly the same output (a large common offset, ~5.7 against an across-image spread of
+# ~0.8) and Adam's first steps (lr 1e-3 in every weight) multiply it: tanh saturates (HashNet,
+# CSQ: no gradient) and the inner-product likelihoods sit at one code (DPSH, HashNet). The
+# releases start from pretrained backbones and never meet this. Open: an initialisation or
+# warm-up these losses need on the from-scratch network, to be measured on CIFAR-10.
+COLLAPSES = {"dpsh", "hashnet", "csq", "greedyhash"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="collapses from raw pixels under Adam; see COLLAPSES"))
+    if n in COLLAPSES else n for n in END_TO_END])
+def test_end_to_end_on_digits_beats_lsh(name, digits, lsh_map):
+    ds, split = digits
+    h = get_hasher(name, n_bits=12, seed=0, schedule=150, batch_size=64, device="cpu", progress=False)
+    h.fit(ds.images[split.train], ds.labels[split.train])
+    assert np.isfinite(h.losses_).all()
+    got = score(h, ds, split, ds.images)
+    assert got > lsh_map + 0.2, (name, got, lsh_map)
+
+
+@pytest.mark.parametrize("name", END_TO_END)
+def test_end_to_end_trains_its_loss(name, digits):
+    """Fast: every loss runs through the DSH network's training loop and lowers its loss."""
+    ds, split = digits
+    h = get_hasher(name, n_bits=12, seed=0, schedule=12, batch_size=32, device="cpu", progress=False)
+    h.fit(ds.images[split.train], ds.labels[split.train])
+    assert np.isfinite(h.losses_).all() and h.losses_[-3:].mean() < h.losses_[:2].mean(), h.losses_
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_heads_on_pixel_features_beat_lsh(name, digits, lsh_map):
+    ds, split = digits
+    pixels = ds.images.reshape(len(ds.images), -1).astype(np.float64)
+    h = get_hasher(name, n_bits=12, seed=0, schedule=300).fit(pixels[split.train], ds.labels[split.train])
+    got = score(h, ds, split, pixels)
+    assert got > lsh_map + 0.2, (name, got, lsh_map)
+
+
+@pytest.mark.parametrize("name", END_TO_END + HEADS)
+def test_registered_with_the_loss_defaults(name):
+    cls = HASHERS[name]
+    loss = LOSSES[cls.loss]
+    own = ("n_bits", "n_classes", "seed")
+    ours = {k: v for k, v in cls().get_params(deep=False).items() if k in inspect.signature(loss).parameters
+            and k not in own}
+    theirs = {k: p.default for k, p in inspect.signature(loss).parameters.items() if k not in own}
+    assert ours == theirs
+
+
+def test_seed_reaches_the_loss_and_heads_take_multi_hot_labels():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 10))
+    y = rng.random((60, 3)) < 0.4
+    a, b, c = (get_hasher("greedyhash-head", n_bits=6, seed=s, schedule=5).fit(X, y) for s in (0, 0, 1))
+    assert a.loss_.classifier.weight.shape == (3, 6)
+    np.testing.assert_array_equal(a.encode(X), b.encode(X))
+    assert not np.array_equal(a.weight_, c.weight_)
+    for name in ("dpsh-head", "hashnet-head", "csq-head", "orthohash-head", "dsh-head"):
+        h = get_hasher(name, n_bits=6, seed=0, schedule=20).fit(X, y)
+        assert np.isfinite(h.losses_).all(), name
+
