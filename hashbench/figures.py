@@ -11,6 +11,8 @@ drawer)). Drawing itself is :mod:`hashbench.plots`; running the grids is
 - Figure 4: the training and test losses a checkpoint recorded (:func:`nets.load_history`).
 - Figure 5: the best ensemble of each size, by mAP, as the paper chose its
   (:func:`best_ensembles`).
+- The leaderboard: each method's metrics by code length, averaged over seeds, with the
+  spread between trainings (:func:`leaderboard_summary`).
 - Figures 7-18 (``hashbench show``): each method's top-k for chosen queries, or for the
   failed and successful cases picked by :func:`select_cases` (:func:`retrievals`,
   :func:`show`).
@@ -62,6 +64,53 @@ def best_ensembles(rows: pd.DataFrame) -> pd.DataFrame:
     ens = rows[rows["method"] == "dsh-ensemble"]
     best = ens.loc[ens.groupby(["protocol", "bits"], sort=False)["map"].idxmax()]
     return best.reset_index(drop=True)
+
+
+LEADERBOARD_METRICS = ("map", "map_expected", "map_at_k", "precision_r2", "train_s")
+FAMILIES = ("shallow", "sanity", "head", "end-to-end")  # the leaderboard's order
+
+
+def family(method: str) -> str:
+    """A method's family on the leaderboard, from its declarations: ``end-to-end`` (learns
+    from images), ``head`` (trained on frozen features with a budget), ``sanity`` (the
+    classifier baseline), ``shallow`` (the rest); ``other`` for an unregistered name."""
+    cls = HASHERS.get(method)
+    if cls is None:
+        return "other"
+    if cls.input_kind == "images":
+        return "end-to-end"
+    if method == "classifier":
+        return "sanity"
+    return "head" if cls.budget_param is not None else "shallow"
+
+
+def leaderboard_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """One line per (protocol, method, features, bits) of result rows: the mean over seeds of
+    each of :data:`LEADERBOARD_METRICS` and its spread (``<metric>_min``, ``<metric>_max``),
+    ``n_seeds``, and the ``family``; in family order, then method, features, bits.
+    ``features`` is the extractor's name (model files dropped). A model trained once and
+    loaded by the other protocol's row (which has no ``train_s``) counts the training time
+    of the row that trained it; a model trained by another experiment has none."""
+    cols = ["protocol", "family", "method", "features", "bits", "n_seeds"]
+    cols += [f"{m}{s}" for m in LEADERBOARD_METRICS for s in ("", "_min", "_max")]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    rows = rows.assign(features=rows["features"].str.split(":").str[0],
+                       family=rows["method"].map(family))
+    own = rows["model_sha256"].fillna("").astype(str) != ""
+    trained = rows[own].groupby("model_sha256")["train_s"].max()
+    rows.loc[own, "train_s"] = rows.loc[own, "train_s"].fillna(rows.loc[own, "model_sha256"].map(trained))
+    keys = ["protocol", "family", "method", "features", "bits"]
+    g = rows.groupby(keys, sort=False)
+    out = g.size().rename("n_seeds").to_frame()
+    for m in LEADERBOARD_METRICS:
+        out[m], out[f"{m}_min"], out[f"{m}_max"] = g[m].mean(), g[m].min(), g[m].max()
+    out = out.reset_index()
+    order = {f: i for i, f in enumerate(FAMILIES)}
+    out = out.sort_values(["protocol", "family", "method", "features", "bits"],
+                          key=lambda c: c.map(order).fillna(len(order)) if c.name == "family" else c,
+                          kind="stable")
+    return out[cols].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -311,6 +360,13 @@ def _draw_figure7(s: "Setup", grids: Grids, stem) -> list[Path]:
 
 
 # figure -> (the grids of hashbench.reproduce it draws from, its drawer(setup, grids, stem) -> files)
+def _draw_leaderboard(s: "Setup", grids: Grids, stem) -> list[Path]:
+    from .plots import files, leaderboard_figure, save
+
+    save(leaderboard_figure(grids["leaderboard"][1]), stem)
+    return files(stem)
+
+
 FIGURES: dict[str, tuple[tuple[str, ...], Callable]] = {
     "figure1": (("table1",), _draw_figure1),
     "figure2": (("table1",), _draw_figure2),
@@ -319,4 +375,5 @@ FIGURES: dict[str, tuple[tuple[str, ...], Callable]] = {
     "figure5": (("table2", "table3"), _draw_figure5),
     "figure6": (("figure6",), _draw_figure6),
     "figure7": ((), _draw_figure7),
+    "leaderboard": (("leaderboard",), _draw_leaderboard),
 }

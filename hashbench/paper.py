@@ -22,7 +22,8 @@ BASELINE_COLUMNS = (
 DEFAULT_VARIANT = "regularizer-alpha-0.01"  # Table 1's name for DSH at its defaults (the released alpha)
 # a reproduction -> the paper's tables that report its cells
 SOURCE_TABLES = {"table4": ("supp-table4", "main-paper"), "figure6": ("supp-table2", "main-paper"),
-                 "table1": ("supp-table1",), "table2": ("supp-table2",), "table3": ("supp-table3",)}
+                 "table1": ("supp-table1",), "table2": ("supp-table2",), "table3": ("supp-table3",),
+                 "leaderboard": ()}  # the DSH paper has no leaderboard
 
 
 def load_baselines(source_table: str | None = None) -> pd.DataFrame:
@@ -72,7 +73,8 @@ def compare(name: str, rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
     bits, variant, metric) that the paper reports, with ours, the paper's and the difference,
     indexed by the label of the row it came from (so a report can link each number to its row).
     A DSH model trained from scratch matches the paper's "scratch" rows and its plain ones."""
-    base = pd.concat([load_baselines(t) for t in SOURCE_TABLES[name]], ignore_index=True)
+    base = pd.concat([load_baselines(t) for t in SOURCE_TABLES[name]] or [load_baselines().iloc[:0]],
+                     ignore_index=True)
     base = base[base["dataset"] == dataset]
     out, index = [], []
     for label, r in rows.iterrows():

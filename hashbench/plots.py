@@ -87,6 +87,48 @@ def figure6(rows, stem, pr_bits: int = 48) -> Figure:
     return fig
 
 
+def leaderboard_figure(rows):
+    """The leaderboard's figure (a ``matplotlib.figure.Figure``; :func:`save` writes it): a
+    row of three panels per protocol, (a) mAP and (b) precision within Hamming radius 2
+    against code length, (c) mAP against training time (log scale; points without a
+    measured time are left out). One line per method and features, at the mean over seeds;
+    where a method has several seeds at a length (end-to-end methods at 12 bits) a vertical
+    bar spans their lowest to highest value (``ax.collections``), so ``ax.lines[i]`` is
+    line i of the legend's order (:func:`hashbench.figures.leaderboard_summary`'s)."""
+    from .figures import leaderboard_summary
+    from .hashers.base import method_label
+
+    summary = leaderboard_summary(rows)
+    protocols = list(dict.fromkeys(summary["protocol"])) or [""]
+    fig = Figure(figsize=(16, 4.8 * len(protocols)), layout="constrained")
+    axes = fig.subplots(len(protocols), 3, squeeze=False)
+    for (ax_map, ax_r2, ax_time), protocol in zip(axes, protocols, strict=True):
+        part = summary[summary["protocol"] == protocol]
+        for (method, features), line in part.groupby(["method", "features"], sort=False):
+            name = method_label(method) if features == "images" else f"{method_label(method)} ({features})"
+            style = {"marker": "o", "label": name, "linestyle": "--" if features != "images" else "-"}
+            for ax, metric in ((ax_map, "map"), (ax_r2, "precision_r2")):
+                drawn = ax.plot(line["bits"], line[metric], **style)[0]
+                spread = line[line["n_seeds"] > 1]
+                if len(spread):
+                    ax.vlines(spread["bits"], spread[f"{metric}_min"], spread[f"{metric}_max"],
+                              color=drawn.get_color())
+            timed = line[line["train_s"].notna()]
+            ax_time.plot(timed["train_s"], timed["map"], **style)
+        for ax, ylabel, title in ((ax_map, "mAP", "(a) mAP"), (ax_r2, "precision within Hamming radius 2",
+                                                               "(b) precision within radius 2")):
+            ax.set(xlabel="code length (bits)", ylabel=ylabel, ylim=(0, 1), title=f"{title}, {protocol}")
+            ax.set_xticks(sorted(part["bits"].unique()))
+            ax.grid(alpha=0.3)
+        ax_time.set(xlabel="training time (s)", ylabel="mAP", ylim=(0, 1),
+                    title=f"(c) mAP against training time, {protocol}")
+        if part["train_s"].notna().any():
+            ax_time.set_xscale("log")
+        ax_time.grid(alpha=0.3)
+        ax_map.legend(fontsize=6, ncol=2)
+    return fig
+
+
 def pr_figure(panels, stem, width: float = 5.0, suptitle: str | None = None) -> Figure:
     """Supplementary Figures 2, 3 and 5: a grid of PR panels; ``panels`` is a list of figure
     rows, each a list of (title, result rows, line names)."""

@@ -52,9 +52,10 @@ EXPERIMENT_PAGES = {
     "table2": ("Supplementary Table 2: fine-tuned vs from scratch", "supplementary Table 2"),
     "table3": ("Supplementary Table 3: ensembles of 12-bit models", "supplementary Table 3"),
 }
-assert set(EXPERIMENT_PAGES) == set(EXPERIMENTS)
-# CSVs of other shapes than result rows, shown as they are when present
+# CSVs shown as tables (the leaderboard's rows, summarised), and of other shapes than result
+# rows, shown as they are when present
 TABLE_PAGES = {"leaderboard": "Leaderboard", "search-speed": "Search speed"}
+assert set(EXPERIMENT_PAGES) == set(EXPERIMENTS) - set(TABLE_PAGES)
 SITE_MARKER = ".hashbench-report"  # marks a folder this module wrote, so --out never replaces another
 SCREENSHOT = "report-index.png"  # the README's picture of the site, not a result figure
 IMAGE_SUFFIXES = (".png", ".svg")
@@ -201,7 +202,8 @@ def collect(folder) -> Results:
     for figure in sorted(FIGURES):
         ours = [p for p in images if p.stem == figure or p.stem.startswith(figure + "-")]
         if ours:
-            page = _figure_page(figure) if _figure_page(figure) in res.files else "figures"  # its grid is absent
+            page = _figure_page(figure)
+            page = page if page in res.files or page in TABLE_PAGES else "figures"  # its grid is absent
             res.figures.setdefault(page, []).extend(ours)
             placed.update(ours)
         elif _figure_page(figure) in res.files:
@@ -245,7 +247,8 @@ def _row_variant(row) -> str:
 
 # ------------------------------------------------------------------------------------ markdown
 
-README_TABLES = ("table4", "figure6", "table1", "table2", "table3", "search-knn", "search-radius", "literature")
+README_TABLES = ("table4", "figure6", "table1", "table2", "table3", "search-knn", "search-radius", "literature",
+                 "leaderboard")
 _CODE = re.compile(r"`([^`]*)`")
 # A block's markers may be indented (a table inside a list item): the body carries the indent.
 _BLOCK = re.compile(r"^([ \t]*)<!-- report:([\w-]+) -->\n(.*?)^\1<!-- /report:\2 -->", re.DOTALL | re.MULTILINE)
@@ -435,6 +438,44 @@ def _md_literature(res) -> str:
     return _md(["method (mAP, ours / printed)", *[f"{b} bits" for b in bits]], out)
 
 
+def _md_leaderboard(res) -> str:
+    """README's leaderboard: mAP by code length, a line per (family, method, features), the
+    protocols side by side (``dsh / standard``); a mean over seeds carries its spread
+    (``+-`` half the max - min); the last column the training time (s; mean over seeds) at the shortest length."""
+    from .figures import leaderboard_summary
+
+    got = res.tables.get("leaderboard")
+    if got is None or not got[1]:
+        return "*`leaderboard.csv` is missing or empty: run `hashbench reproduce leaderboard`.*\n"
+    if not set(KEY_COLUMNS) <= set(got[0]):
+        return "*`leaderboard.csv` holds no result rows: run `hashbench reproduce leaderboard`.*\n"
+    summary = leaderboard_summary(read_results(res.folder / "leaderboard.csv"))
+    protocols = list(dict.fromkeys(summary["protocol"]))
+    bits = sorted(set(summary["bits"]))
+    value = {tuple(r[k] for k in ("family", "method", "features", "bits", "protocol")): r
+             for r in summary.to_dict("records")}
+
+    def shown(r, metric: str, digits: int) -> str:
+        if r is None or _is_missing(r[metric]):
+            return "-"
+        spread = (r[f"{metric}_max"] - r[f"{metric}_min"]) / 2
+        return _number(r[metric], digits) + (f" ± {spread:.{digits}f}" if r["n_seeds"] > 1 else "")
+
+    out = []
+    for fam, method, features in dict.fromkeys((k[0], k[1], k[2]) for k in value):
+        line = [fam, _method_label(method), _feature_label(features)]
+        for b in bits:
+            got = [value.get((fam, method, features, b, p)) for p in protocols]
+            line.append(" / ".join(shown(r, "map", 3) for r in got) if any(got) else "")
+        timed = [value.get((fam, method, features, b, p)) for b in bits for p in protocols]
+        timed = next((r for r in timed if r is not None and not _is_missing(r["train_s"])), None)
+        line.append("" if timed is None else f"{timed['train_s']:.3g}")
+        out.append(line)
+    header = ["family", "method", "features"] + [f"{b} bits" for b in bits] + ["train s (shortest)"]
+    note = f"mAP, {' / '.join(protocols)}; rows: `results/leaderboard.csv`\n\n"
+    return note + _md(header, out)
+
+
 def _search_tables(res) -> dict[str, str]:
     read = res.tables.get("search-speed")  # (header, rows) as read strictly by collect
     need = {"codes", "n_database", "bits", "strategy", "task", "qps", "recall", "exact", "status"}
@@ -465,6 +506,7 @@ def markdown_tables(folder) -> dict[str, str]:
             out[name] = _MARKDOWN[name](f)
     out.update(_search_tables(res))
     out["literature"] = _md_literature(res)
+    out["leaderboard"] = _md_leaderboard(res)
     return out
 
 
@@ -773,7 +815,9 @@ def _generic_page(res: Results, name: str, title: str, got) -> str:
     body = ["<tr>" + "".join(f'<td class="num" data-sort="{_e(v)}">{_e(v)}</td>' if numeric[i] else f"<td>{_e(v)}</td>"
                              for i, v in enumerate(r)) + "</tr>\n" for r in rows]
     table = _table(name, [(h, "num" if numeric[i] else "text") for i, h in enumerate(header)], body)
-    return _page(res, title, f"<p>Rows of <code>{_e(name)}.csv</code>: {len(rows)}.</p>{table}")
+    images = res.figures.get(name, [])
+    shown = f"<h2>Figures</h2>{_figures(images)}" if images else ""
+    return _page(res, title, f"<p>Rows of <code>{_e(name)}.csv</code>: {len(rows)}.</p>{shown}{table}")
 
 
 def _methods(res: Results) -> list[str]:
@@ -884,7 +928,7 @@ def _write_pages(res: Results, site: Path) -> None:
     for f in res.files.values():
         if f.stem not in EXPERIMENT_PAGES:
             pages[f.page] = _result_page(res, f, f"Result file {f.path.name}",
-                                         EXPERIMENT_PAGES[f.experiment][1] if f.experiment else None)
+                                         EXPERIMENT_PAGES.get(f.experiment, ("", None))[1])
     for name, title in TABLE_PAGES.items():
         pages[f"{name}.html"] = _generic_page(res, name, title, res.tables[name])
     for name, got in res.others.items():

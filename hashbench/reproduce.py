@@ -9,6 +9,7 @@ numbers of ``baselines/``.
 | table1 | 12-bit DSH: regulariser alpha in {0, 0.001, 0.01, 0.1}; sigmoid-relaxed, m in {6, 3, 2, 1} (release's SGD) |
 | table2 | DSH from scratch at 12/24/36/48 bits against fine-tuned from the 12-bit model |
 | table3 | four 12-bit DSH models (seeds 0-3) and every ensemble of two or more |
+| leaderboard | every method at 12/24/32/48 bits; end-to-end deep ones at 12 (seeds 0-2) and 48 bits |
 
 The supplementary's figures draw on those grids (run first, so stored rows and trained
 models are reused and nothing is retrained that a table already trained):
@@ -56,6 +57,7 @@ from .experiment import (
     run_grid,
 )
 from .figures import FIGURES
+from .hashers import HASHERS, ORIGINS
 from .io import atomic_write, check_writable
 from .nets.schedules import budget_tag, get_schedule, parse_budget
 from .paper import compare
@@ -97,6 +99,14 @@ class Setup:
 
     def classic(self, protocol: str, features: str, method: str, bits: int):
         return make_cell(self.dataset, protocol, features, method, bits, self.seed, N_LABELLED.get(method))
+
+    def cell(self, protocol: str, features: str, method: str, bits: int, seed: int | None = None):
+        """A cell of any method at this setup's budget (for those that declare a
+        ``budget_param``) and its labelled subset (:data:`N_LABELLED`)."""
+        budget = HASHERS[method].budget_param
+        params = {budget: self.budget} if budget else {}
+        return make_cell(self.dataset, protocol, features, method, bits, self.seed if seed is None else seed,
+                         N_LABELLED.get(method), **params)
 
     def trained(self, cell) -> Path:
         """The model file of a DSH cell (which must have been run)."""
@@ -182,8 +192,49 @@ def _table3(s: Setup, run) -> list:
     return cells
 
 
+SHALLOW = ("lsh", "itq", "cca-itq", "ksh", "pcah", "sh", "sdh")
+LEADERBOARD_BITS = (12, 24, 32, 48)
+DEEP_BITS = (12, 48)
+DEEP_SEEDS = 3  # end-to-end trainings per method at DEEP_BITS[0]: the spread between trainings
+
+
+def end_to_end_methods() -> list[str]:
+    """The built-in deep methods trained end to end: those that declare ``input_kind``
+    images and ``trains_model_file`` (DSH first; an ensemble of trained models is not one)."""
+    return sorted((m for m, c in HASHERS.items() if ORIGINS[m] == "built-in" and c.input_kind == IMAGES
+                   and c.trains_model_file), key=lambda m: (m != "dsh", m))
+
+
+def head_methods() -> list[str]:
+    """The built-in methods trained on frozen features with a training budget (the losses'
+    linear heads): ``input_kind`` features and a ``budget_param``."""
+    return sorted(m for m, c in HASHERS.items() if ORIGINS[m] == "built-in" and c.input_kind != IMAGES
+                  and c.budget_param is not None)
+
+
+def _leaderboard(s: Setup, run) -> list:
+    # stages, cheapest first, each written before the next starts: shallow methods; the
+    # classifier baseline (after the CNN-cls training, when its model is missing); the
+    # loss heads on frozen features; the end-to-end trainings (each method's first
+    # 12- and 48-bit model before the extra 12-bit seeds)
+    hand = s.hand_features()
+    shallow = [s.cell(p, hand, m, b) for p in s.protocols for m in SHALLOW for b in LEADERBOARD_BITS]
+    run(shallow)
+    cls_model = _classifier(s)
+    sanity = [s.cell(p, f"cnn-cls-logits:model={cls_model}", "classifier", b)
+              for p in s.protocols for b in LEADERBOARD_BITS]
+    run(sanity)
+    heads = [s.cell(p, f, m, b) for p in s.protocols for f in (hand, f"cnn-cls:model={cls_model}")
+             for m in head_methods() for b in LEADERBOARD_BITS]
+    run(heads)
+    runs = [(b, s.seed) for b in DEEP_BITS] + [(DEEP_BITS[0], s.seed + i) for i in range(1, DEEP_SEEDS)]
+    deep = [s.cell(p, IMAGES, m, b, seed) for b, seed in runs for m in end_to_end_methods() for p in s.protocols]
+    return shallow + sanity + heads + deep
+
+
 EXPERIMENTS: dict[str, Callable] = {
     "table4": _table4, "figure6": _figure6, "table1": _table1, "table2": _table2, "table3": _table3,
+    "leaderboard": _leaderboard,
 }
 
 
@@ -197,8 +248,8 @@ def _setup(name, dataset, budget, protocols, seed, data_dir, store, models, retr
     if dataset not in PROTOCOLS:
         raise InputError(f"--dataset: reproduce runs on {', '.join(PROTOCOLS)}, not {dataset!r}")
     budget = parse_budget(budget)
-    if name == "table4" and dataset == "nuswide":
-        raise InputError("table4 is a CIFAR-10 experiment (its CNN-cls features need single-label classes)")
+    if name in ("table4", "leaderboard") and dataset == "nuswide":
+        raise InputError(f"{name} is a CIFAR-10 experiment (its CNN-cls features need single-label classes)")
     protocols = tuple(protocols or PROTOCOLS[dataset])
     for p in protocols:
         if get_protocol(p).dataset != dataset:
