@@ -2,8 +2,8 @@
 
 import os
 
-# GNU OpenMP's default busy-waiting made torch training 2-10x slower on a shared 2-core
-# machine (measured: DSH on CIFAR-10 at 2 threads, 286 images/s, 566 with passive waiting).
+# GNU OpenMP's default busy-waiting makes torch training several times slower on a shared
+# machine (README, "DSH throughput").
 # Set before torch or Numba load OpenMP; a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -76,10 +76,7 @@ def retain_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed blocks of up to 32 MiB in the heap (instead of mmap /
     munmap per block and trimming the heap top), so the large activation and gradient buffers
     of every iteration reuse pages already mapped. Without it each iteration page-faults its
-    buffers in afresh: measured on the 2-core machine, a CIFAR-10 training inside
-    ``hashbench reproduce`` took 56,000 minor page faults/s and ran at 573 images/s; resumed
-    with this, 1,400 faults/s and about 1,250 images/s (a fresh benchmark process gains less:
-    1,386-1,511 -> 1,802-2,049 in one A/B run, within noise in another). It is what the Intel
+    buffers in afresh (the README's "DSH throughput" has the measurement). It is what the Intel
     and PyTorch tuning guides get from jemalloc or tcmalloc. Process-wide; the cost is up to
     1 GiB of freed memory held for reuse. Returns False where there is no glibc ``mallopt``."""
     try:
