@@ -11,11 +11,6 @@ from hashbench.features.base import EXTRACTORS
 from hashbench.hashers import HASHERS
 from hashbench.hashers.base import ORIGINS
 
-# The deep methods (DSH, the deep losses end to end and as heads) are documented with the
-# nets package and its losses; not covered here yet.
-DEEP_MODULES = {"hashbench.hashers.dsh", "hashbench.hashers.deep", "hashbench.hashers.deep_methods",
-                "hashbench.hashers.heads"}
-
 
 def _section(doc: str, title: str) -> str:
     """The text of a numpydoc section ('' when absent)."""
@@ -33,8 +28,7 @@ def _params(cls) -> list[str]:
             if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
-@pytest.mark.parametrize("name", sorted(n for n in HASHERS if ORIGINS.get(n) == "built-in"
-                                         and HASHERS[n].__module__ not in DEEP_MODULES))
+@pytest.mark.parametrize("name", sorted(n for n in HASHERS if ORIGINS.get(n) == "built-in"))
 def test_hasher_docstring_has_parameters_attributes_references(name):
     cls = HASHERS[name]
     doc = inspect.getdoc(cls)

@@ -63,6 +63,40 @@ class DeepHasher(Hasher):
     ``losses_`` (loss per iteration), ``fit_mode_`` ("trained", "resumed" from a partial
     checkpoint, or "loaded" finished). ``project`` returns the k real-valued outputs;
     ``encode`` packs ``loss_.codes`` of them.
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+    device : str
+        Torch device to train and encode on.
+    init_from : str or None
+        Checkpoint to start from instead of a random initialisation.
+    checkpoint : str or None
+        Path a trained model is saved to and reloaded from.
+    progress : bool
+        Whether to report training progress.
+
+    Attributes
+    ----------
+    net_ : torch.nn.Module
+        The trained network.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+    fit_mode_ : str
+        Whether the model was trained or loaded.
+
+    References
+    ----------
+    Liu, Wang, Shan, Chen. Deep Supervised Hashing for Fast Image Retrieval. CVPR 2016.
     """
 
     loss: ClassVar[str] = ""

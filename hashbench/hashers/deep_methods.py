@@ -51,7 +51,44 @@ DSH_PARAMS = {"margin": [POSITIVE, None], "alpha": [NON_NEGATIVE], "relax": [Opt
 @register("dpsh")
 class DPSH(DeepHasher):
     """DPSH (Li, Zhao, Kang, IJCAI 2016) trained end to end on the DSH network
-    (:mod:`hashbench.nets.losses.dpsh`); ``eta`` the quantisation weight."""
+    (:mod:`hashbench.nets.losses.dpsh`); ``eta`` the quantisation weight.
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    eta : float
+        Weight of the quantisation term (DPSH).
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+    device : str
+        Torch device to train and encode on.
+    init_from : str or None
+        Checkpoint to start from instead of a random initialisation.
+    checkpoint : str or None
+        Path a trained model is saved to and reloaded from.
+    progress : bool
+        Whether to report training progress.
+
+    Attributes
+    ----------
+    net_ : torch.nn.Module
+        The trained network.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+    fit_mode_ : str
+        Whether the model was trained or loaded.
+
+    References
+    ----------
+    Li, Zhao, Kang. Feature Learning based Deep Supervised Hashing with Pairwise Labels. IJCAI 2016.
+    """
 
     label = "DPSH"
     loss = "dpsh"
@@ -67,7 +104,48 @@ class DPSH(DeepHasher):
 class HashNet(DeepHasher):
     """HashNet (Cao et al., ICCV 2017) trained end to end on the DSH network
     (:mod:`hashbench.nets.losses.hashnet`); ``alpha`` None = 10 / n_bits, ``class_num``
-    None = the number of classes, ``threshold`` 15."""
+    None = the number of classes, ``threshold`` 15.
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    alpha : float or None
+        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    class_num : float or None
+        HashNet's positive-pair weight; None = the number of classes.
+    threshold : float
+        HashNet's similarity threshold.
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+    device : str
+        Torch device to train and encode on.
+    init_from : str or None
+        Checkpoint to start from instead of a random initialisation.
+    checkpoint : str or None
+        Path a trained model is saved to and reloaded from.
+    progress : bool
+        Whether to report training progress.
+
+    Attributes
+    ----------
+    net_ : torch.nn.Module
+        The trained network.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+    fit_mode_ : str
+        Whether the model was trained or loaded.
+
+    References
+    ----------
+    Cao et al. HashNet: Deep Learning to Hash by Continuation. ICCV 2017.
+    """
 
     label = "HashNet"
     loss = "hashnet"
@@ -86,7 +164,44 @@ class HashNet(DeepHasher):
 class GreedyHash(_SeedsTheLoss, DeepHasher):
     """GreedyHash (Su et al., NeurIPS 2018) trained end to end on the DSH network
     (:mod:`hashbench.nets.losses.greedyhash`; its classifier trains with the network);
-    ``alpha`` the cubic penalty's weight."""
+    ``alpha`` the cubic penalty's weight.
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    alpha : float or None
+        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+    device : str
+        Torch device to train and encode on.
+    init_from : str or None
+        Checkpoint to start from instead of a random initialisation.
+    checkpoint : str or None
+        Path a trained model is saved to and reloaded from.
+    progress : bool
+        Whether to report training progress.
+
+    Attributes
+    ----------
+    net_ : torch.nn.Module
+        The trained network.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+    fit_mode_ : str
+        Whether the model was trained or loaded.
+
+    References
+    ----------
+    Su et al. Greedy Hash: Towards Fast Optimization for Accurate Hash Coding in CNN. NeurIPS 2018.
+    """
 
     label = "GreedyHash"
     loss = "greedyhash"
@@ -101,7 +216,44 @@ class GreedyHash(_SeedsTheLoss, DeepHasher):
 @register("csq")
 class CSQ(_SeedsTheLoss, DeepHasher):
     """CSQ (Yuan et al., CVPR 2020) trained end to end on the DSH network
-    (:mod:`hashbench.nets.losses.csq`); ``lambda2`` the quantisation weight."""
+    (:mod:`hashbench.nets.losses.csq`); ``lambda2`` the quantisation weight.
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    lambda2 : float
+        Weight of CSQ's quantisation term.
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+    device : str
+        Torch device to train and encode on.
+    init_from : str or None
+        Checkpoint to start from instead of a random initialisation.
+    checkpoint : str or None
+        Path a trained model is saved to and reloaded from.
+    progress : bool
+        Whether to report training progress.
+
+    Attributes
+    ----------
+    net_ : torch.nn.Module
+        The trained network.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+    fit_mode_ : str
+        Whether the model was trained or loaded.
+
+    References
+    ----------
+    Yuan et al. Central Similarity Quantization for Efficient Image and Video Retrieval. CVPR 2020.
+    """
 
     label = "CSQ"
     loss = "csq"
@@ -116,7 +268,46 @@ class CSQ(_SeedsTheLoss, DeepHasher):
 @register("orthohash")
 class OrthoHash(_SeedsTheLoss, DeepHasher):
     """OrthoHash (Hoe et al., NeurIPS 2021) trained end to end on the DSH network
-    (:mod:`hashbench.nets.losses.orthohash`); ``scale`` s, ``margin`` m."""
+    (:mod:`hashbench.nets.losses.orthohash`); ``scale`` s, ``margin`` m.
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    scale : float
+        OrthoHash's scale s.
+    margin : float or None
+        Margin (DSH: None = 2 * n_bits; OrthoHash: m).
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+    device : str
+        Torch device to train and encode on.
+    init_from : str or None
+        Checkpoint to start from instead of a random initialisation.
+    checkpoint : str or None
+        Path a trained model is saved to and reloaded from.
+    progress : bool
+        Whether to report training progress.
+
+    Attributes
+    ----------
+    net_ : torch.nn.Module
+        The trained network.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+    fit_mode_ : str
+        Whether the model was trained or loaded.
+
+    References
+    ----------
+    Hoe et al. One Loss for All: Deep Hashing with a Single Cosine Similarity based Learning Objective. NeurIPS 2021.
+    """
 
     label = "OrthoHash"
     loss = "orthohash"
@@ -133,7 +324,36 @@ class OrthoHash(_SeedsTheLoss, DeepHasher):
 
 @register("dpsh-head")
 class DPSHHead(LinearHead):
-    """DPSH's loss on a linear hash layer over frozen features (see :class:`DPSH`)."""
+    """DPSH's loss on a linear hash layer over frozen features (see :class:`DPSH`).
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    eta : float
+        Weight of the quantisation term (DPSH).
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray
+        Feature standardisation.
+    weight_, bias_ : ndarray
+        The linear hash layer.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+
+    References
+    ----------
+    Li, Zhao, Kang. Feature Learning based Deep Supervised Hashing with Pairwise Labels. IJCAI 2016.
+    """
 
     label = "DPSH head"
     loss = "dpsh"
@@ -146,7 +366,40 @@ class DPSHHead(LinearHead):
 
 @register("hashnet-head")
 class HashNetHead(LinearHead):
-    """HashNet's loss on a linear hash layer over frozen features (see :class:`HashNet`)."""
+    """HashNet's loss on a linear hash layer over frozen features (see :class:`HashNet`).
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    alpha : float or None
+        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    class_num : float or None
+        HashNet's positive-pair weight; None = the number of classes.
+    threshold : float
+        HashNet's similarity threshold.
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray
+        Feature standardisation.
+    weight_, bias_ : ndarray
+        The linear hash layer.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+
+    References
+    ----------
+    Cao et al. HashNet: Deep Learning to Hash by Continuation. ICCV 2017.
+    """
 
     label = "HashNet head"
     loss = "hashnet"
@@ -162,7 +415,36 @@ class HashNetHead(LinearHead):
 
 @register("greedyhash-head")
 class GreedyHashHead(_SeedsTheLoss, LinearHead):
-    """GreedyHash's loss on a linear hash layer over frozen features (see :class:`GreedyHash`)."""
+    """GreedyHash's loss on a linear hash layer over frozen features (see :class:`GreedyHash`).
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    alpha : float or None
+        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray
+        Feature standardisation.
+    weight_, bias_ : ndarray
+        The linear hash layer.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+
+    References
+    ----------
+    Su et al. Greedy Hash: Towards Fast Optimization for Accurate Hash Coding in CNN. NeurIPS 2018.
+    """
 
     label = "GreedyHash head"
     loss = "greedyhash"
@@ -175,7 +457,36 @@ class GreedyHashHead(_SeedsTheLoss, LinearHead):
 
 @register("csq-head")
 class CSQHead(_SeedsTheLoss, LinearHead):
-    """CSQ's loss on a linear hash layer over frozen features (see :class:`CSQ`)."""
+    """CSQ's loss on a linear hash layer over frozen features (see :class:`CSQ`).
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    lambda2 : float
+        Weight of CSQ's quantisation term.
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray
+        Feature standardisation.
+    weight_, bias_ : ndarray
+        The linear hash layer.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+
+    References
+    ----------
+    Yuan et al. Central Similarity Quantization for Efficient Image and Video Retrieval. CVPR 2020.
+    """
 
     label = "CSQ head"
     loss = "csq"
@@ -188,7 +499,38 @@ class CSQHead(_SeedsTheLoss, LinearHead):
 
 @register("orthohash-head")
 class OrthoHashHead(_SeedsTheLoss, LinearHead):
-    """OrthoHash's loss on a linear hash layer over frozen features (see :class:`OrthoHash`)."""
+    """OrthoHash's loss on a linear hash layer over frozen features (see :class:`OrthoHash`).
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    scale : float
+        OrthoHash's scale s.
+    margin : float or None
+        Margin (DSH: None = 2 * n_bits; OrthoHash: m).
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray
+        Feature standardisation.
+    weight_, bias_ : ndarray
+        The linear hash layer.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+
+    References
+    ----------
+    Hoe et al. One Loss for All: Deep Hashing with a Single Cosine Similarity based Learning Objective. NeurIPS 2021.
+    """
 
     label = "OrthoHash head"
     loss = "orthohash"
@@ -204,7 +546,40 @@ class OrthoHashHead(_SeedsTheLoss, LinearHead):
 @register("dsh-head")
 class DSHHead(LinearHead):
     """DSH's loss (:mod:`hashbench.nets.losses.dsh`: ``margin`` None = 2k, ``alpha`` 0.01,
-    ``relax`` None or ``"sigmoid"``) on a linear hash layer over frozen features."""
+    ``relax`` None or ``"sigmoid"``) on a linear hash layer over frozen features.
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    margin : float or None
+        Margin (DSH: None = 2 * n_bits; OrthoHash: m).
+    alpha : float or None
+        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    relax : str or None
+        DSH's relaxation: None or ``"sigmoid"``.
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray
+        Feature standardisation.
+    weight_, bias_ : ndarray
+        The linear hash layer.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+
+    References
+    ----------
+    Liu, Wang, Shan, Chen. Deep Supervised Hashing for Fast Image Retrieval. CVPR 2016.
+    """
 
     label = "DSH head"
     loss = "dsh"

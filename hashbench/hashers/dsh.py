@@ -31,6 +31,46 @@ class DSH(DeepHasher):
 
     ``project`` returns the k real-valued outputs (pre-sigmoid for the relaxed variant, whose
     bits are sigmoid > 1/2, i.e. output > 0 as well).
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    alpha : float or None
+        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    relax : str or None
+        DSH's relaxation: None or ``"sigmoid"``.
+    margin : float or None
+        Margin (DSH: None = 2 * n_bits; OrthoHash: m).
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+    device : str
+        Torch device to train and encode on.
+    init_from : str or None
+        Checkpoint to start from instead of a random initialisation.
+    checkpoint : str or None
+        Path a trained model is saved to and reloaded from.
+    progress : bool
+        Whether to report training progress.
+
+    Attributes
+    ----------
+    net_ : torch.nn.Module
+        The trained network.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+    fit_mode_ : str
+        Whether the model was trained or loaded.
+
+    References
+    ----------
+    Liu, Wang, Shan, Chen. Deep Supervised Hashing for Fast Image Retrieval. CVPR 2016.
     """
 
     label = "DSH"
@@ -67,7 +107,42 @@ class DSHEnsemble(Hasher):
     seeds ``seed``, ``seed + 1``, ... (or the listed ``seeds``), concatenated. ``checkpoints``
     optionally lists one file per member (finished ones are loaded, so trained models combine
     without retraining, e.g. ``seeds=[0, 2]`` for "M1 + M3"). Other parameters as
-    :class:`DSH`."""
+    :class:`DSH`.
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    member_bits : int
+        Bits of each member model.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    seeds : list of int or None
+        One seed per member; None = derived from ``seed``.
+    alpha : float or None
+        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+    device : str
+        Torch device to train and encode on.
+    checkpoints : list of str or None
+        One checkpoint path per member.
+    progress : bool
+        Whether to report training progress.
+
+    Attributes
+    ----------
+    members_ : list of DSH
+        The member models.
+    fit_mode_ : str
+        Whether the members were trained or loaded.
+
+    References
+    ----------
+    Liu, Wang, Shan, Chen. Deep Supervised Hashing for Fast Image Retrieval. CVPR 2016.
+    """
 
     label = "DSH ensemble"
     input_kind = "images"

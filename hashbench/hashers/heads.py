@@ -40,6 +40,32 @@ class LinearHead(Hasher):
 
     Learned: ``mean_`` (d,) and ``scale_`` (the input standardisation), ``weight_`` (d, k),
     ``bias_`` (k,), ``loss_`` (the trained loss module), ``losses_`` (loss per iteration).
+
+    Parameters
+    ----------
+    n_bits : int
+        Code length in bits.
+    seed : int
+        Seed of the initialisation, the batch order and any random part of the loss.
+    schedule : str
+        Training schedule (optimiser, learning rate, epochs).
+    batch_size : int
+        Mini-batch size.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray
+        Feature standardisation.
+    weight_, bias_ : ndarray
+        The linear hash layer.
+    loss_ : torch.nn.Module
+        The trained loss.
+    losses_ : list of float
+        Training loss per epoch.
+
+    References
+    ----------
+    See the loss modules in :mod:`hashbench.nets.losses`.
     """
 
     loss: ClassVar[str] = ""
