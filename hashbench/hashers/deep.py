@@ -71,7 +71,8 @@ class DeepHasher(Hasher):
     seed : int
         Seed of the initialisation, the batch order and any random part of the loss.
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
     device : str

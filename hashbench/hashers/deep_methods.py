@@ -62,7 +62,8 @@ class DPSH(DeepHasher):
     eta : float
         Weight of the quantisation term (DPSH).
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
     device : str
@@ -113,13 +114,14 @@ class HashNet(DeepHasher):
     seed : int
         Seed of the initialisation, the batch order and any random part of the loss.
     alpha : float or None
-        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+        HashNet's sigmoid scale on the inner products; None: 10 / n_bits, the release's.
     class_num : float or None
         HashNet's positive-pair weight; None = the number of classes.
     threshold : float
         HashNet's similarity threshold.
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
     device : str
@@ -172,10 +174,11 @@ class GreedyHash(_SeedsTheLoss, DeepHasher):
         Code length in bits.
     seed : int
         Seed of the initialisation, the batch order and any random part of the loss.
-    alpha : float or None
-        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    alpha : float
+        Weight of GreedyHash's cubic penalty |abs(h) - 1|^3.
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
     device : str
@@ -227,7 +230,8 @@ class CSQ(_SeedsTheLoss, DeepHasher):
     lambda2 : float
         Weight of CSQ's quantisation term.
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
     device : str
@@ -281,7 +285,8 @@ class OrthoHash(_SeedsTheLoss, DeepHasher):
     margin : float or None
         Margin (DSH: None = 2 * n_bits; OrthoHash: m).
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
     device : str
@@ -335,7 +340,8 @@ class DPSHHead(LinearHead):
     eta : float
         Weight of the quantisation term (DPSH).
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
 
@@ -375,13 +381,14 @@ class HashNetHead(LinearHead):
     seed : int
         Seed of the initialisation, the batch order and any random part of the loss.
     alpha : float or None
-        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+        HashNet's sigmoid scale on the inner products; None: 10 / n_bits, the release's.
     class_num : float or None
         HashNet's positive-pair weight; None = the number of classes.
     threshold : float
         HashNet's similarity threshold.
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
 
@@ -423,10 +430,11 @@ class GreedyHashHead(_SeedsTheLoss, LinearHead):
         Code length in bits.
     seed : int
         Seed of the initialisation, the batch order and any random part of the loss.
-    alpha : float or None
-        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    alpha : float
+        Weight of GreedyHash's cubic penalty |abs(h) - 1|^3.
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
 
@@ -468,7 +476,8 @@ class CSQHead(_SeedsTheLoss, LinearHead):
     lambda2 : float
         Weight of CSQ's quantisation term.
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
 
@@ -512,7 +521,8 @@ class OrthoHashHead(_SeedsTheLoss, LinearHead):
     margin : float or None
         Margin (DSH: None = 2 * n_bits; OrthoHash: m).
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
 
@@ -556,12 +566,13 @@ class DSHHead(LinearHead):
         Seed of the initialisation, the batch order and any random part of the loss.
     margin : float or None
         Margin (DSH: None = 2 * n_bits; OrthoHash: m).
-    alpha : float or None
-        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    alpha : float
+        Weight of DSH's regulariser pulling outputs to +-1 (the released 0.01).
     relax : str or None
         DSH's relaxation: None or ``"sigmoid"``.
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
 

@@ -38,14 +38,15 @@ class DSH(DeepHasher):
         Code length in bits.
     seed : int
         Seed of the initialisation, the batch order and any random part of the loss.
-    alpha : float or None
-        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    alpha : float
+        Weight of DSH's regulariser pulling outputs to +-1 (the released 0.01).
     relax : str or None
         DSH's relaxation: None or ``"sigmoid"``.
     margin : float or None
         Margin (DSH: None = 2 * n_bits; OrthoHash: m).
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
     device : str
@@ -119,10 +120,11 @@ class DSHEnsemble(Hasher):
         Seed of the initialisation, the batch order and any random part of the loss.
     seeds : list of int or None
         One seed per member; None = derived from ``seed``.
-    alpha : float or None
-        Weight of the regulariser (DSH: pull to +-1; HashNet: sigmoid scale; GreedyHash: cubic penalty).
+    alpha : float
+        Weight of DSH's regulariser pulling outputs to +-1 (the released 0.01).
     schedule : str
-        Training schedule (optimiser, learning rate, epochs).
+        The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
+        (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
         Mini-batch size.
     device : str
