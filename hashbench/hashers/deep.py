@@ -74,9 +74,9 @@ class DeepHasher(Hasher):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
     device : str
-        Torch device to train and encode on.
+        Torch device to train and encode on (``"auto"``: CUDA when present).
     init_from : str or None
         Checkpoint to start from instead of a random initialisation.
     checkpoint : str or None
@@ -91,9 +91,9 @@ class DeepHasher(Hasher):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
     fit_mode_ : str
-        Whether the model was trained or loaded.
+        ``"trained"``, ``"resumed"`` (from a partial checkpoint) or ``"loaded"`` (a finished one).
 
     References
     ----------

@@ -65,9 +65,9 @@ class DPSH(DeepHasher):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
     device : str
-        Torch device to train and encode on.
+        Torch device to train and encode on (``"auto"``: CUDA when present).
     init_from : str or None
         Checkpoint to start from instead of a random initialisation.
     checkpoint : str or None
@@ -82,9 +82,9 @@ class DPSH(DeepHasher):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
     fit_mode_ : str
-        Whether the model was trained or loaded.
+        ``"trained"``, ``"resumed"`` (from a partial checkpoint) or ``"loaded"`` (a finished one).
 
     References
     ----------
@@ -123,9 +123,9 @@ class HashNet(DeepHasher):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
     device : str
-        Torch device to train and encode on.
+        Torch device to train and encode on (``"auto"``: CUDA when present).
     init_from : str or None
         Checkpoint to start from instead of a random initialisation.
     checkpoint : str or None
@@ -140,9 +140,9 @@ class HashNet(DeepHasher):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
     fit_mode_ : str
-        Whether the model was trained or loaded.
+        ``"trained"``, ``"resumed"`` (from a partial checkpoint) or ``"loaded"`` (a finished one).
 
     References
     ----------
@@ -180,9 +180,9 @@ class GreedyHash(_SeedsTheLoss, DeepHasher):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
     device : str
-        Torch device to train and encode on.
+        Torch device to train and encode on (``"auto"``: CUDA when present).
     init_from : str or None
         Checkpoint to start from instead of a random initialisation.
     checkpoint : str or None
@@ -197,9 +197,9 @@ class GreedyHash(_SeedsTheLoss, DeepHasher):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
     fit_mode_ : str
-        Whether the model was trained or loaded.
+        ``"trained"``, ``"resumed"`` (from a partial checkpoint) or ``"loaded"`` (a finished one).
 
     References
     ----------
@@ -233,9 +233,9 @@ class CSQ(_SeedsTheLoss, DeepHasher):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
     device : str
-        Torch device to train and encode on.
+        Torch device to train and encode on (``"auto"``: CUDA when present).
     init_from : str or None
         Checkpoint to start from instead of a random initialisation.
     checkpoint : str or None
@@ -250,9 +250,9 @@ class CSQ(_SeedsTheLoss, DeepHasher):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
     fit_mode_ : str
-        Whether the model was trained or loaded.
+        ``"trained"``, ``"resumed"`` (from a partial checkpoint) or ``"loaded"`` (a finished one).
 
     References
     ----------
@@ -282,15 +282,15 @@ class OrthoHash(_SeedsTheLoss, DeepHasher):
         Seed of the initialisation, the batch order and any random part of the loss.
     scale : float
         OrthoHash's scale s.
-    margin : float or None
-        Margin (DSH: None = 2 * n_bits; OrthoHash: m).
+    margin : float
+        OrthoHash's margin m, subtracted from the true class's cosine (default 0.2).
     schedule : str
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
     device : str
-        Torch device to train and encode on.
+        Torch device to train and encode on (``"auto"``: CUDA when present).
     init_from : str or None
         Checkpoint to start from instead of a random initialisation.
     checkpoint : str or None
@@ -305,9 +305,9 @@ class OrthoHash(_SeedsTheLoss, DeepHasher):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
     fit_mode_ : str
-        Whether the model was trained or loaded.
+        ``"trained"``, ``"resumed"`` (from a partial checkpoint) or ``"loaded"`` (a finished one).
 
     References
     ----------
@@ -343,7 +343,7 @@ class DPSHHead(LinearHead):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
 
     Attributes
     ----------
@@ -354,7 +354,7 @@ class DPSHHead(LinearHead):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
 
     References
     ----------
@@ -390,7 +390,7 @@ class HashNetHead(LinearHead):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
 
     Attributes
     ----------
@@ -401,7 +401,7 @@ class HashNetHead(LinearHead):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
 
     References
     ----------
@@ -436,7 +436,7 @@ class GreedyHashHead(_SeedsTheLoss, LinearHead):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
 
     Attributes
     ----------
@@ -447,7 +447,7 @@ class GreedyHashHead(_SeedsTheLoss, LinearHead):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
 
     References
     ----------
@@ -479,7 +479,7 @@ class CSQHead(_SeedsTheLoss, LinearHead):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
 
     Attributes
     ----------
@@ -490,7 +490,7 @@ class CSQHead(_SeedsTheLoss, LinearHead):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
 
     References
     ----------
@@ -518,13 +518,13 @@ class OrthoHashHead(_SeedsTheLoss, LinearHead):
         Seed of the initialisation, the batch order and any random part of the loss.
     scale : float
         OrthoHash's scale s.
-    margin : float or None
-        Margin (DSH: None = 2 * n_bits; OrthoHash: m).
+    margin : float
+        OrthoHash's margin m, subtracted from the true class's cosine (default 0.2).
     schedule : str
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
 
     Attributes
     ----------
@@ -535,7 +535,7 @@ class OrthoHashHead(_SeedsTheLoss, LinearHead):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
 
     References
     ----------
@@ -565,7 +565,7 @@ class DSHHead(LinearHead):
     seed : int
         Seed of the initialisation, the batch order and any random part of the loss.
     margin : float or None
-        Margin (DSH: None = 2 * n_bits; OrthoHash: m).
+        DSH's margin m: None = 2 * n_bits (released) for the plain loss; required with ``relax="sigmoid"``.
     alpha : float
         Weight of DSH's regulariser pulling outputs to +-1 (the released 0.01).
     relax : str or None
@@ -574,7 +574,7 @@ class DSHHead(LinearHead):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
 
     Attributes
     ----------
@@ -585,7 +585,7 @@ class DSHHead(LinearHead):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
 
     References
     ----------

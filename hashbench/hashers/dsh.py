@@ -25,10 +25,6 @@ COMMON = {**TRAINING_CONSTRAINTS, "alpha": [Interval(float, 0, None)]}  # DSH's 
 class DSH(DeepHasher):
     """Deep Supervised Hashing: the DSH network trained with the ``dsh`` loss (a :class:`DeepHasher`).
 
-    Parameters (besides the training ones of :class:`DeepHasher`): ``alpha`` the regulariser
-    weight (0.01 released); ``relax`` None or ``"sigmoid"``; ``margin`` None = 2k (released)
-    for the plain loss, required with ``relax="sigmoid"``.
-
     ``project`` returns the k real-valued outputs (pre-sigmoid for the relaxed variant, whose
     bits are sigmoid > 1/2, i.e. output > 0 as well).
 
@@ -43,14 +39,14 @@ class DSH(DeepHasher):
     relax : str or None
         DSH's relaxation: None or ``"sigmoid"``.
     margin : float or None
-        Margin (DSH: None = 2 * n_bits; OrthoHash: m).
+        DSH's margin m: None = 2 * n_bits (released) for the plain loss; required with ``relax="sigmoid"``.
     schedule : str
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
     device : str
-        Torch device to train and encode on.
+        Torch device to train and encode on (``"auto"``: CUDA when present).
     init_from : str or None
         Checkpoint to start from instead of a random initialisation.
     checkpoint : str or None
@@ -65,9 +61,9 @@ class DSH(DeepHasher):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
     fit_mode_ : str
-        Whether the model was trained or loaded.
+        ``"trained"``, ``"resumed"`` (from a partial checkpoint) or ``"loaded"`` (a finished one).
 
     References
     ----------
@@ -126,9 +122,9 @@ class DSHEnsemble(Hasher):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
     device : str
-        Torch device to train and encode on.
+        Torch device to train and encode on (``"auto"``: CUDA when present).
     checkpoints : list of str or None
         One checkpoint path per member.
     progress : bool

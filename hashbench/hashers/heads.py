@@ -51,7 +51,7 @@ class LinearHead(Hasher):
         The budget: ``'quick'``, ``'paper'``, ``'paper:N'`` or an iteration count
         (:func:`hashbench.nets.schedules.parse_budget`).
     batch_size : int
-        Mini-batch size.
+        Mini-batch size (200 released).
 
     Attributes
     ----------
@@ -62,7 +62,7 @@ class LinearHead(Hasher):
     loss_ : torch.nn.Module
         The trained loss.
     losses_ : list of float
-        Training loss per epoch.
+        Training loss per iteration.
 
     References
     ----------
