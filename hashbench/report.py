@@ -248,7 +248,7 @@ def _row_variant(row) -> str:
 # ------------------------------------------------------------------------------------ markdown
 
 README_TABLES = ("table4", "figure6", "table1", "table2", "table3", "search-knn", "search-radius", "literature",
-                 "leaderboard")
+                 "leaderboard", "leaderboard-releases")
 _CODE = re.compile(r"`([^`]*)`")
 # A block's markers may be indented (a table inside a list item): the body carries the indent.
 _BLOCK = re.compile(r"^([ \t]*)<!-- report:([\w-]+) -->\n(.*?)^\1<!-- /report:\2 -->", re.DOTALL | re.MULTILINE)
@@ -476,6 +476,34 @@ def _md_leaderboard(res) -> str:
     return note + _md(header, out)
 
 
+def _md_leaderboard_releases(res) -> str:
+    """README's side by side: the CIFAR-10 mAP a deep method's own release reports
+    (``baselines/``: variant ``cifar10-1k``, features ``images``) next to ours for the same
+    method and length, trained end to end from scratch on the DSH network (the leaderboard's
+    mean over seeds, each protocol). What differs is the note's second part (backbone,
+    pretraining, how the number was taken); the protocol differs for all of them."""
+    from .figures import leaderboard_summary
+
+    base = load_baselines()
+    base = base[(base["variant"] == "cifar10-1k") & (base["features"] == "images") & (base["metric"] == "map")]
+    got = res.tables.get("leaderboard")
+    if got is None or not got[1] or not set(KEY_COLUMNS) <= set(got[0]):
+        return "*`leaderboard.csv` is missing or empty: run `hashbench reproduce leaderboard`.*\n"
+    summary = leaderboard_summary(read_results(res.folder / "leaderboard.csv"))
+    ours = summary[summary["features"] == "images"]
+    protocols = list(dict.fromkeys(summary["protocol"]))
+    out = []
+    for _, b in base.iterrows():
+        mine = [ours[(ours["method"] == b["method"]) & (ours["bits"] == b["bits"]) & (ours["protocol"] == p)]["map"]
+                for p in protocols]
+        out.append([_method_label(b["method"]), str(b["bits"]), _number(b["value"], 3),
+                    " / ".join(_number(m.iloc[0], 3) if len(m) else "-" for m in mine),
+                    b["note"].split("; ")[1], f"{b['source']} (`{b['source_table']}`)"])
+    header = ["method", "bits", "release's mAP (cifar10-1k)", f"ours, end to end ({' / '.join(protocols)})",
+              "their backbone", "source"]
+    return _md(header, out)
+
+
 def _search_tables(res) -> dict[str, str]:
     read = res.tables.get("search-speed")  # (header, rows) as read strictly by collect
     need = {"codes", "n_database", "bits", "strategy", "task", "qps", "recall", "exact", "status"}
@@ -507,6 +535,7 @@ def markdown_tables(folder) -> dict[str, str]:
     out.update(_search_tables(res))
     out["literature"] = _md_literature(res)
     out["leaderboard"] = _md_leaderboard(res)
+    out["leaderboard-releases"] = _md_leaderboard_releases(res)
     return out
 
 

@@ -10,6 +10,7 @@ import pytest
 from hashbench.experiment import IMAGES
 from hashbench.figures import family, leaderboard_summary
 from hashbench.hashers import HASHERS, ORIGINS
+from hashbench.paper import load_baselines
 from hashbench.plots import leaderboard_figure
 from hashbench.report import markdown_tables
 from hashbench.reproduce import EXPERIMENTS, NAMES, SHALLOW, _setup, end_to_end_methods, reproduce
@@ -152,3 +153,19 @@ def test_site_takes_a_leaderboard_of_another_dataset_as_a_result_file(tmp_path):
     assert res.files["leaderboard-digits"].comparison.empty  # the DSH paper has no leaderboard
     page = (tmp_path / "site" / "run-leaderboard-digits.html").read_text()
     assert "No row of this file has a published number" in page
+
+
+def test_releases_table_puts_each_published_number_beside_our_cell_of_the_same_length(tmp_path):
+    assert "missing or empty" in markdown_tables(tmp_path)["leaderboard-releases"]
+    rows = [fake_row("dpsh", IMAGES, 12, s, m, 0.1, 50.0, sha=str(s)) for s, m in ((0, 0.30), (1, 0.34))]
+    rows.append(fake_row("dpsh", IMAGES, 12, 0, 0.40, 0.1, None, protocol="cifar10-standard", sha="0"))
+    for row in rows:
+        write_row(tmp_path / "leaderboard.csv", row)
+    lines = markdown_tables(tmp_path)["leaderboard-releases"].splitlines()
+    base = load_baselines()
+    published = base[(base["variant"] == "cifar10-1k") & (base["features"] == IMAGES)]
+    assert len(lines) == 2 + len(published)  # one line per published number, ours or not
+    dpsh12 = published[(published["method"] == "dpsh") & (published["bits"] == 12)].iloc[0]
+    assert lines[2].startswith(f"| DPSH | 12 | {dpsh12['value']:.3f} | 0.320 / 0.400 | ")
+    assert "VGG-F" in lines[2] and "`dpsh-release-readme`" in lines[2]
+    assert any(line.startswith("| DPSH | 48 | 0.757 | - / - |") for line in lines)  # no 48-bit cell of ours

@@ -50,7 +50,7 @@ DSH_PARAMS = {"margin": [POSITIVE, None], "alpha": [NON_NEGATIVE], "relax": [Opt
 
 @register("dpsh")
 class DPSH(DeepHasher):
-    """DPSH (Li, Zhao, Kang, IJCAI 2016) trained end to end on the DSH network
+    """DPSH (Li, Wang, Kang, IJCAI 2016) trained end to end on the DSH network
     (:mod:`hashbench.nets.losses.dpsh`); ``eta`` the quantisation weight.
 
     Parameters
@@ -88,7 +88,7 @@ class DPSH(DeepHasher):
 
     References
     ----------
-    Li, Zhao, Kang. Feature Learning based Deep Supervised Hashing with Pairwise Labels. IJCAI 2016.
+    Li, Wang, Kang. Feature Learning based Deep Supervised Hashing with Pairwise Labels. IJCAI 2016.
     """
 
     label = "DPSH"
@@ -358,7 +358,7 @@ class DPSHHead(LinearHead):
 
     References
     ----------
-    Li, Zhao, Kang. Feature Learning based Deep Supervised Hashing with Pairwise Labels. IJCAI 2016.
+    Li, Wang, Kang. Feature Learning based Deep Supervised Hashing with Pairwise Labels. IJCAI 2016.
     """
 
     label = "DPSH head"

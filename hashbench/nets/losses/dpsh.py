@@ -1,4 +1,4 @@
-"""DPSH: Feature Learning based Deep Supervised Hashing with Pairwise Labels (Li, Zhao, Kang,
+"""DPSH: Feature Learning based Deep Supervised Hashing with Pairwise Labels (Li, Wang, Kang,
 IJCAI 2016), as released by its first author's student in PyTorch (jiangqy/DPSH-pytorch,
 ``DPSH_CIFAR_10.py``; the paper's own release is MatConvNet).
 

@@ -1,4 +1,4 @@
-"""OrthoHash: One Loss for All (Hoe, Ng, Ni, Tan, Chan, Wang, Gupta, NeurIPS 2021), as its
+"""OrthoHash: One Loss for All (Hoe, Ng, Zhang, Chan, Song, Xiang, NeurIPS 2021), as its
 authors released it (kamwoh/orthohash: ``functions/loss/orthohash.py`` lines 49-119, the loss;
 ``models/alexnet.py`` lines 8-30, the cosine layer; ``scripts/train_hashing.py`` lines
 257-265, the codebook; ``main.py`` lines 27-37, the defaults).
