@@ -139,6 +139,16 @@ def test_xavier_init_is_caffes_and_seeded():
         assert abs(p.std().item() - bound / math.sqrt(3)) < 0.1 * bound  # U(-a, a): std a/sqrt(3)
 
 
+def test_head_std_draws_the_output_layer_alone():
+    plain, small = nets.new_net(12, 32, seed=3), nets.new_net(12, 32, seed=3, head_std=0.01)
+    for (name, p), q in zip(plain.named_parameters(), small.parameters(), strict=True):
+        assert torch.equal(p, q) == (name != "head.weight")  # xavier leaves biases 0 too
+    assert not small.head.bias.any()
+    w = small.head.weight
+    assert abs(w.mean().item()) < 0.001 and abs(w.std().item() - 0.01) < 0.001  # 6,000 draws of N(0, 0.01)
+    assert torch.equal(w, nets.new_net(12, 32, seed=3, head_std=0.01).head.weight)  # seeded
+
+
 @pytest.mark.parametrize("multilabel", [False, True])
 def test_loss_value_and_gradient_match_the_per_pair_formula(multilabel):
     rng = np.random.default_rng(2)

@@ -17,10 +17,13 @@ A method is the network plus a loss plus a code rule, so a new one is a loss mod
 
 Every parameter that is not one of :data:`TRAINING_PARAMS` goes to the loss's ``__init__``
 by name; the training loop, checkpoints, schedules (``schedule`` is what ``--budget`` sets),
-the model file naming and the runner are the ones DSH uses, unchanged. torch is imported on
-first use, so listing the hashers stays fast.
+the model file naming and the runner are the ones DSH uses, unchanged, except where the loss
+declares that it needs another start (``head_init_std``, ``lr_scale``:
+:class:`hashbench.nets.losses.HashLoss`). torch is imported on first use, so listing the
+hashers stays fast.
 """
 
+import dataclasses
 import os
 from typing import ClassVar
 
@@ -150,6 +153,8 @@ class DeepHasher(Hasher):
         loss = self.make_loss(n_classes)
         finetune = self.init_from is not None
         schedule = nets.get_schedule(self.schedule, finetune=finetune)
+        if loss.lr_scale != 1.0:
+            schedule = dataclasses.replace(schedule, lr=schedule.lr * loss.lr_scale)
         if finetune:
             state = nets.load_state(self.init_from)
             if tuple(state["mean"].shape) != images.shape[1:]:
@@ -157,7 +162,7 @@ class DeepHasher(Hasher):
                                  f"X has {images.shape[1:]}")
             net = nets.finetune_net(state, k, self.seed)
         else:
-            net = nets.new_net(k, images.shape[1], self.seed, images.shape[3])
+            net = nets.new_net(k, images.shape[1], self.seed, images.shape[3], head_std=loss.head_init_std)
             net.mean.copy_(torch.from_numpy(images.mean(0, dtype=np.float64).astype(np.float32)))
         # what a checkpoint must have been written by to be resumed (DSH's keys since its first release)
         config = {"kind": loss.name, "n_bits": k, **loss.config(), "finetune": finetune}

@@ -125,10 +125,17 @@ def caffe_xavier_(module: nn.Module, generator: torch.Generator) -> None:
                 m.bias.zero_()
 
 
-def new_net(n_out: int, image_size: int, seed: int, channels: int = 3) -> DSHNet:
-    """A freshly initialised network; the same seed gives the same weights."""
+def new_net(n_out: int, image_size: int, seed: int, channels: int = 3, head_std: float | None = None) -> DSHNet:
+    """A freshly initialised network; the same seed gives the same weights. ``head_std``: the
+    output layer drawn from N(0, head_std) with zero bias instead (a loss's
+    ``head_init_std``), from the same generator after the other layers, which stay as they are."""
     net = DSHNet(n_out, image_size, channels)
-    caffe_xavier_(net, torch.Generator().manual_seed(seed))
+    g = torch.Generator().manual_seed(seed)
+    caffe_xavier_(net, g)
+    if head_std is not None:
+        with torch.no_grad():
+            net.head.weight.normal_(0.0, head_std, generator=g)
+            net.head.bias.zero_()
     return net
 
 

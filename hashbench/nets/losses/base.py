@@ -12,7 +12,12 @@ optimiser trains with the network and the checkpoint saves):
 - ``codes(outputs)``: the code rule, +-1 of the same shape; by default hashbench's one sign
   rule (>= 0 -> +1, :func:`hashbench.codes.sign`);
 - ``config()``: its resolved hyper-parameters, stored with a training checkpoint (a resumed
-  run must be the same run).
+  run must be the same run);
+- ``head_init_std`` and ``lr_scale`` (class attributes): what the loss needs from the network
+  trained from scratch, where its release starts elsewhere (a pretrained backbone) and the
+  DSH network's defaults fail it: the release's hash-layer initialisation N(0, std), bias 0
+  (None: the network's Caffe xavier filler, as DSH's release), and a factor on the
+  schedule's learning rate (1: the schedule as it is). Each loss states why in its docstring.
 
 ``@register_loss("name")`` adds a subclass to :data:`LOSSES`; :func:`get_loss` builds one.
 """
@@ -56,6 +61,8 @@ class HashLoss(torch.nn.Module):
     """Base class of the deep hashing losses (see the module docstring for the contract)."""
 
     name: ClassVar[str] = ""
+    head_init_std: ClassVar[float | None] = None
+    lr_scale: ClassVar[float] = 1.0
 
     def __init__(self, n_bits: int, n_classes: int, **params):
         super().__init__()
@@ -70,8 +77,11 @@ class HashLoss(torch.nn.Module):
         return torch.where(outputs >= 0, 1.0, -1.0).to(outputs.dtype)
 
     def config(self) -> dict:
-        """The hyper-parameters a training checkpoint records (JSON-like values)."""
-        return dict(self.params)
+        """The hyper-parameters a training checkpoint records (JSON-like values), with the
+        network's start where the loss changes it (so a checkpoint of another start is not
+        resumed)."""
+        start = {"head_init_std": self.head_init_std} if self.head_init_std is not None else {}
+        return {**self.params, **start, **({"lr_scale": self.lr_scale} if self.lr_scale != 1.0 else {})}
 
 
 def similarity(labels: torch.Tensor) -> torch.Tensor:
