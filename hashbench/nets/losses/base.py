@@ -13,11 +13,11 @@ optimiser trains with the network and the checkpoint saves):
   rule (>= 0 -> +1, :func:`hashbench.codes.sign`);
 - ``config()``: its resolved hyper-parameters, stored with a training checkpoint (a resumed
   run must be the same run);
-- ``head_init_std`` and ``lr_scale`` (class attributes): what the loss needs from the network
-  trained from scratch, where its release starts elsewhere (a pretrained backbone) and the
-  DSH network's defaults fail it: the release's hash-layer initialisation N(0, std), bias 0
-  (None: the network's Caffe xavier filler, as DSH's release), and a factor on the
-  schedule's learning rate (1: the schedule as it is). Each loss states why in its docstring.
+- ``head_init_std`` and ``lr_scale`` (class attributes): how the network trained from
+  scratch starts for this loss, where its release starts elsewhere (a pretrained backbone
+  with a freshly drawn hash layer): the release's hash-layer initialisation N(0, std), bias
+  0 (None: the network's Caffe xavier filler, as DSH's release), and a factor on the
+  schedule's learning rate (1: the schedule as it is). Each loss states its measurements.
 
 ``@register_loss("name")`` adds a subclass to :data:`LOSSES`; :func:`get_loss` builds one.
 """

@@ -26,12 +26,13 @@ lines 192-215; a row with no label is all ties). Random draws use ``seed``.
 
 Deviation, an initialisation the DSH network needs (measured on CIFAR-10, ``cifar10-dsh``,
 12 bits, 600 quick-schedule iterations): the release's hash layer starts in tanh's linear
-range (torch's default ``nn.Linear`` init on AlexNet's 4,096-D features, U(+-1/64), std
-0.009, ``network.py`` lines 20-28); the DSH network on raw pixels with its xavier head starts
+range (``fc3``, torch's default ``nn.Linear`` init behind two fresh 4,096- or 2,048-D layers
+on a pretrained AlexNet or ResNet-50, ``network.py`` lines 25 and 59: U(+-1/sqrt(d)), std
+0.009 or 0.013); the DSH network on raw pixels with its xavier head starts
 with 83% of its outputs beyond |2|, tanh saturates, and the training collapses to one code for
-every image (mAP 0.101 = chance). The head is drawn from N(0, 0.01) here (``head_init_std``;
-the release's std rounded to HashNet's N(0, 0.01) hash layer): mAP 0.214 at the same 600
-iterations (DSH's own loss: 0.258).
+every image (mAP 0.101 = chance). The head is drawn from N(0, 0.01) here (``head_init_std``,
+HashNet's hash layer, between the two): mAP 0.214 at the same 600 iterations (DSH's own
+loss: 0.258).
 """
 
 import torch
