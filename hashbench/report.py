@@ -438,10 +438,9 @@ def _md_literature(res) -> str:
     return _md(["method (mAP, ours / printed)", *[f"{b} bits" for b in bits]], out)
 
 
-def _md_leaderboard(res) -> str:
-    """README's leaderboard: mAP by code length, a line per (family, method, features), the
-    protocols side by side (``dsh / standard``); a mean over seeds carries its spread
-    (``+-`` half the max - min); the last column the training time (s; mean over seeds) at the shortest length."""
+def _leaderboard_summary(res) -> "pd.DataFrame | str":
+    """The leaderboard's rows summarised (:func:`hashbench.figures.leaderboard_summary`), read
+    once for the README's two leaderboard tables; or the line saying why there are none."""
     from .figures import leaderboard_summary
 
     got = res.tables.get("leaderboard")
@@ -449,7 +448,13 @@ def _md_leaderboard(res) -> str:
         return "*`leaderboard.csv` is missing or empty: run `hashbench reproduce leaderboard`.*\n"
     if not set(KEY_COLUMNS) <= set(got[0]):
         return "*`leaderboard.csv` holds no result rows: run `hashbench reproduce leaderboard`.*\n"
-    summary = leaderboard_summary(read_results(res.folder / "leaderboard.csv"))
+    return leaderboard_summary(read_results(res.folder / "leaderboard.csv"))
+
+
+def _md_leaderboard(summary: pd.DataFrame) -> str:
+    """README's leaderboard: mAP by code length, a line per (family, method, features), the
+    protocols side by side (``dsh / standard``); a mean over seeds carries its spread
+    (``+-`` half the max - min); the last column the training time (s; mean over seeds) at the shortest length."""
     protocols = list(dict.fromkeys(summary["protocol"]))
     bits = sorted(set(summary["bits"]))
     value = {tuple(r[k] for k in ("family", "method", "features", "bits", "protocol")): r
@@ -476,20 +481,14 @@ def _md_leaderboard(res) -> str:
     return note + _md(header, out)
 
 
-def _md_leaderboard_releases(res) -> str:
+def _md_leaderboard_releases(summary: pd.DataFrame) -> str:
     """README's side by side: the CIFAR-10 mAP a deep method's own release reports
     (``baselines/``: variant ``cifar10-1k``, features ``images``) next to ours for the same
     method and length, trained end to end from scratch on the DSH network (the leaderboard's
     mean over seeds, each protocol). What differs is the note's second part (backbone,
     pretraining, how the number was taken); the protocol differs for all of them."""
-    from .figures import leaderboard_summary
-
     base = load_baselines()
     base = base[(base["variant"] == "cifar10-1k") & (base["features"] == "images") & (base["metric"] == "map")]
-    got = res.tables.get("leaderboard")
-    if got is None or not got[1] or not set(KEY_COLUMNS) <= set(got[0]):
-        return "*`leaderboard.csv` is missing or empty: run `hashbench reproduce leaderboard`.*\n"
-    summary = leaderboard_summary(read_results(res.folder / "leaderboard.csv"))
     ours = summary[summary["features"] == "images"]
     protocols = list(dict.fromkeys(summary["protocol"]))
     out = []
@@ -534,8 +533,9 @@ def markdown_tables(folder) -> dict[str, str]:
             out[name] = _MARKDOWN[name](f)
     out.update(_search_tables(res))
     out["literature"] = _md_literature(res)
-    out["leaderboard"] = _md_leaderboard(res)
-    out["leaderboard-releases"] = _md_leaderboard_releases(res)
+    board = _leaderboard_summary(res)
+    out["leaderboard"] = board if isinstance(board, str) else _md_leaderboard(board)
+    out["leaderboard-releases"] = board if isinstance(board, str) else _md_leaderboard_releases(board)
     return out
 
 
