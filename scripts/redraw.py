@@ -1,25 +1,34 @@
 """Redraw the figures that read only result rows (figure6, the leaderboard) from the rows
 already in results/, training and fitting nothing: for a grid still running, or one whose
 remaining cells need models that are not on this machine (``hashbench reproduce`` would
-train them first).
+train them first). The drawing is reproduce's own (``hashbench.figures.FIGURES``).
 
     PYTHONPATH=. python scripts/redraw.py figure6 leaderboard
 
-writes results/NAME.png and .pdf from results/NAME.csv."""
+writes results/NAME.png and .pdf from results/NAME.csv; a bad name or a missing or corrupt
+CSV is one line and exit 2, before anything is drawn."""
 
 import sys
 from pathlib import Path
 
-from hashbench.figures import LARGEST_BITS
-from hashbench.plots import figure6, leaderboard_figure, save
+from hashbench.errors import InputError
+from hashbench.figures import FIGURES
 from hashbench.results import read_results
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-DRAW = {"figure6": lambda rows, stem: figure6(rows, stem, pr_bits=LARGEST_BITS),
-        "leaderboard": lambda rows, stem: save(leaderboard_figure(rows), stem)}
+FROM_ROWS = ("figure6", "leaderboard")  # drawers that read their grid's rows and nothing else
 
-for name in sys.argv[1:] or DRAW:
-    if name not in DRAW:
-        sys.exit(f"redraw: {name!r} is drawn from models, not rows alone; choose from {', '.join(DRAW)}")
-    DRAW[name](read_results(RESULTS / f"{name}.csv"), RESULTS / name)
-    print(f"{RESULTS / name}.png/.pdf")
+names = sys.argv[1:] or list(FROM_ROWS)
+try:
+    for name in names:
+        if name not in FROM_ROWS:
+            raise InputError(f"{name!r} is not a figure drawn from rows alone; choose from {', '.join(FROM_ROWS)}")
+        if not (RESULTS / f"{name}.csv").is_file():
+            raise InputError(f"{RESULTS / name}.csv: no such result file (run `hashbench reproduce {name}` first)")
+    rows = {name: read_results(RESULTS / f"{name}.csv") for name in names}
+except (InputError, OSError) as e:
+    print(f"redraw: {e}", file=sys.stderr)
+    sys.exit(2)
+for name in names:
+    for path in FIGURES[name][1](None, {name: ((), rows[name])}, RESULTS / name):
+        print(path)
