@@ -94,19 +94,30 @@ def leaderboard_figure(rows):
     measured time are left out). One line per method and features, at the mean over seeds;
     where a method has several seeds at a length (end-to-end methods at 12 bits) a vertical
     bar spans their lowest to highest value (``ax.collections``), so ``ax.lines[i]`` is
-    line i of the legend's order (:func:`hashbench.figures.leaderboard_summary`'s)."""
-    from .figures import leaderboard_summary
+    line i of the legend's order (:func:`hashbench.figures.leaderboard_summary`'s).
+
+    Twenty-odd lines outrun any colour cycle, so a line's colour says its loss (a loss's
+    head and its end-to-end training share one; :func:`_loss_of`) and its marker and dash
+    say its features (:data:`FEATURE_STYLES`); one legend, outside the panels, hides no
+    point."""
+    from .figures import family, leaderboard_summary
     from .hashers.base import method_label
+    from .nets.losses import LOSSES
 
     summary = leaderboard_summary(rows)
     protocols = list(dict.fromkeys(summary["protocol"])) or [""]
-    fig = Figure(figsize=(16, 4.8 * len(protocols)), layout="constrained")
+    losses = list(dict.fromkeys(_loss_of(m) for m in summary["method"]))
+    losses.sort(key=lambda name: (name not in LOSSES, family(name) != "sanity"))  # the losses first
+    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(losses)}
+    fig = Figure(figsize=(18, 4.8 * len(protocols)), layout="constrained")
     axes = fig.subplots(len(protocols), 3, squeeze=False)
     for (ax_map, ax_r2, ax_time), protocol in zip(axes, protocols, strict=True):
         part = summary[summary["protocol"] == protocol]
         for (method, features), line in part.groupby(["method", "features"], sort=False):
             name = method_label(method) if features == "images" else f"{method_label(method)} ({features})"
-            style = {"marker": "o", "label": name, "linestyle": "--" if features != "images" else "-"}
+            marker, dash = FEATURE_STYLES.get(features, FEATURE_STYLES[None])
+            style = {"marker": marker, "linestyle": dash, "color": colours[_loss_of(method)], "label": name,
+                     "markersize": 5}
             for ax, metric in ((ax_map, "map"), (ax_r2, "precision_r2")):
                 drawn = ax.plot(line["bits"], line[metric], **style)[0]
                 spread = line[line["n_seeds"] > 1]
@@ -125,8 +136,26 @@ def leaderboard_figure(rows):
         if part["train_s"].notna().any():
             ax_time.set_xscale("log")
         ax_time.grid(alpha=0.3)
-        ax_map.legend(fontsize=6, ncol=2)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside right upper", fontsize=7)
     return fig
+
+
+# a line's features as (marker, dash): end to end solid, heads and shallow methods by the
+# features they read; None for any other
+FEATURE_STYLES = {"images": ("o", "-"), "cnn-cls": ("s", "--"), "gist": ("^", ":"),
+                  "cnn-cls-logits": ("D", "-."), None: ("x", "-.")}
+# tab10, then ten named colours far from it and from each other
+PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+           "tab:gray", "tab:olive", "tab:cyan", "black", "gold", "lime", "navy", "magenta", "teal",
+           "salmon", "darkkhaki", "deepskyblue", "indigo")
+
+
+def _loss_of(method: str) -> str:
+    """The loss a method trains with (its declared ``loss``: a head and its end-to-end
+    method share it), else the method's own name."""
+    from .hashers import HASHERS
+
+    return getattr(HASHERS.get(method), "loss", "") or method
 
 
 def pr_figure(panels, stem, width: float = 5.0, suptitle: str | None = None) -> Figure:

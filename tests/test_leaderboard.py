@@ -100,6 +100,22 @@ def test_figure_plots_the_mean_over_seeds_with_their_spread():
     assert len(fig.axes) == 6  # a row of three panels per protocol
 
 
+def test_figure_colours_a_line_by_its_loss_and_marks_its_features_in_one_legend_outside():
+    rows = [fake_row("dsh", IMAGES, 12, 0, 0.6, 0.5, 100.0), fake_row("dsh-head", "gist", 12, 0, 0.3, 0.2, 1.0),
+            fake_row("csq-head", "gist", 12, 0, 0.3, 0.2, 1.0), fake_row("lsh", "gist", 12, 0, 0.1, 0.1, 0.1),
+            fake_row("classifier", "cnn-cls-logits", 12, 0, 0.5, 0.5, 0.0)]
+    fig = leaderboard_figure(pd.DataFrame(rows))
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    assert lines["DSH"].get_color() == lines["DSH head (gist)"].get_color()  # one loss, one colour
+    names = ("DSH", "CSQ head (gist)", "LSH (gist)", "Classifier codes (cnn-cls-logits)")
+    assert len({lines[n].get_color() for n in names}) == 4
+    assert (lines["DSH"].get_marker(), lines["DSH"].get_linestyle()) == ("o", "-")
+    assert (lines["DSH head (gist)"].get_marker(), lines["DSH head (gist)"].get_linestyle()) == ("^", ":")
+    assert all(ax.get_legend() is None for ax in fig.axes)  # no legend over the points
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [line.get_label() for line in fig.axes[0].lines]
+
+
 def test_readme_table_from_the_rows_and_graceful_without_them(tmp_path):
     assert "missing or empty" in markdown_tables(tmp_path)["leaderboard"]
     (tmp_path / "leaderboard.csv").write_text("method,map\nlsh,0.1\n")  # a table of another shape
