@@ -340,7 +340,12 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     and features (cached per process) is not timed. A hasher that declares ``trains_model_file``
     (DSH) trains into :func:`model_path` under ``models`` and loads it when it is finished
     there: ``fit`` then says ``loaded`` and ``train_s`` is empty (it is only ever a training
-    time); ``model_sha256`` is that file's content."""
+    time); ``model_sha256`` is that file's content.
+
+    The code's identity is taken before anything runs (and kept for the process): the code
+    that ran is the code loaded then, and a commit made in the checkout during an hour's
+    training must not be what its row names."""
+    identity = code_identity()
     key = cell.key_fields()
     files = cell.model_files()
     ds, split, hasher, X = prepare(cell, data_dir, store, models)
@@ -366,7 +371,7 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
         "encode_s": t2 - t1,
         "rank_s": timing["rank_s"],
         "fit": fit,
-        **code_identity(),
+        **identity,
         "machine": machine(),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "model_sha256": file_sha256(own) if own is not None and Path(own).is_file() else "",
@@ -464,6 +469,7 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     first wave (with ``jobs=1``, before it); their results are dropped. Workers (processes or
     a cluster's) load the plugins the cells' methods come from (:func:`plugins.worker_modules`)."""
     jobs = check(jobs, "jobs", Interval(int, 1, None))
+    code_identity()  # now, while the code that runs is the checkout's (cached for the process)
     data_dir = None if data_dir is None else str(data_dir)
     store = None if store is None else str(store)
     check_output(out)

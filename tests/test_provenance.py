@@ -12,7 +12,7 @@ import pytest
 from hashbench import experiment, nets
 from hashbench.cli import main
 from hashbench.errors import InputError
-from hashbench.experiment import make_cell, model_path, run_grid
+from hashbench.experiment import make_cell, model_path, run_cell, run_grid
 from hashbench.hashers import HASHERS, register
 from hashbench.hashers.lsh import LSH
 from hashbench.migration import migrate
@@ -172,13 +172,30 @@ def test_two_commits_give_two_code_identities(tmp_path):
 
 
 def test_rows_record_the_code_identity(store, tmp_path, monkeypatch):
-    identities = iter([{"version": "9.9", "commit": "a" * 40, "dirty": "no"},
+    identities = iter([{"version": "9.9", "commit": "0" * 40, "dirty": "no"},  # the driver's, taken first
+                       {"version": "9.9", "commit": "a" * 40, "dirty": "no"},
                        {"version": "9.9", "commit": "b" * 40, "dirty": "yes"}])
     monkeypatch.setattr(experiment, "code_identity", lambda: next(identities))
     cells = [make_cell("digits", "digits-dsh", "pixels", "lsh", b, 0) for b in (8, 16)]
     rows = run_grid(cells, tmp_path / "run.csv", store=store)
     assert rows["commit"].tolist() == ["a" * 40, "b" * 40] and rows["dirty"].tolist() == ["no", "yes"]
     assert (rows["schema"] == 2).all()
+
+
+def test_a_row_names_the_code_as_it_was_when_its_cell_started(store, tmp_path, monkeypatch):
+    # a commit during a long training (the checkout edited beside a running job) must not be
+    # what the row names: the code that ran was loaded before it
+    checkout = {"commit": "a" * 40}
+    monkeypatch.setattr(experiment, "code_identity", lambda: {"version": "9.9", **checkout, "dirty": "no"})
+    fit = experiment.fit_cell
+
+    def fit_then_commit(*args):
+        fit(*args)
+        checkout["commit"] = "b" * 40
+
+    monkeypatch.setattr(experiment, "fit_cell", fit_then_commit)
+    row = run_cell(make_cell("digits", "digits-dsh", "pixels", "lsh", 8, 0), store=store)
+    assert row["commit"] == "a" * 40
 
 
 SCHEMA_1 = ",".join(SCHEMA_1_COLUMNS) + "\n" + (
