@@ -363,6 +363,7 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     own = hasher.checkpoint if hasher.trains_model_file else None
     if own is not None:
         files["checkpoint"] = str(own)
+    model_sha = file_sha256(own) if own is not None and Path(own).is_file() else ""
 
     return {
         **key,
@@ -374,14 +375,14 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
         **identity,
         "machine": machine(),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model_sha256": file_sha256(own) if own is not None and Path(own).is_file() else "",
+        "model_sha256": model_sha,
         "model_files": files,
         "schema": SCHEMA,
-        CODES: storedcodes.cell_codes(row_key(key), cell.bits, query_codes, db_codes, split, ds.labels),
+        CODES: storedcodes.cell_codes(row_key(key), cell.bits, query_codes, db_codes, split, ds.labels, model_sha),
     }
 
 
-def _model_file(cell: Cell, data_dir=None, models=None) -> Path | None:
+def own_model_file(cell: Cell, data_dir=None, models=None) -> Path | None:
     """The model file a cell trains (or loads), or None for a method that keeps none."""
     if not HASHERS[cell.method].trains_model_file:
         return None
@@ -397,7 +398,7 @@ def model_waves(cells, data_dir=None, models=None) -> tuple[list[Cell], list[Cel
     instead wait for it and load it."""
     first, second, trained = [], [], set()
     for c in cells:
-        path = _model_file(c, data_dir, models)
+        path = own_model_file(c, data_dir, models)
         (second if path is not None and path in trained else first).append(c)
         trained.add(path)
     return first, second
@@ -441,7 +442,7 @@ def stale_cells(cells, out, data_dir=None, models=None) -> set[tuple[str, ...]]:
     stale = set()
     for c in cells:
         if c.key() in recorded:
-            path = _model_file(c, data_dir, models)
+            path = own_model_file(c, data_dir, models)
             if path is not None and path.is_file() and file_sha256(path) != recorded[c.key()]:
                 stale.add(c.key())
     return stale
@@ -483,7 +484,7 @@ def run_grid(cells, out, force: bool = False, jobs: int = 1, data_dir=None, stor
     if backend is not None and (todo or alongside):
         backend.check_shared(shared_folders(todo, store, models, alongside), {c.dataset for c in todo}, data_dir)
     if retrain:
-        for path in dict.fromkeys(_model_file(c, data_dir, models) for c in todo):
+        for path in dict.fromkeys(own_model_file(c, data_dir, models) for c in todo):
             if path is not None and path.is_file():
                 path.unlink()
                 if log is not None:

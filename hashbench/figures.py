@@ -28,12 +28,13 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .experiment import Cell, cell_split, fit_cell, make_cell, prepare
+from .experiment import Cell, cell_split, fit_cell, make_cell, own_model_file, prepare
 from .hashers import HASHERS
 from .hashers.base import method_label
 from .labels import relevance_matrix
 from .nets.schedules import parse_budget
 from .paper import DEFAULT_VARIANT, paper_name, variant
+from .provenance import file_sha256
 from .ranking import stable_topk
 from .storedcodes import codes_dir
 
@@ -155,8 +156,10 @@ def plan_show(cells, budget="quick") -> list[Cell]:
 
 def cell_codes(cell: Cell, data_dir=None, store=None, models=None, codes=None):
     """(dataset, split, query codes, database codes) of a cell: its stored codes when the
-    folder ``codes`` holds them (checked against the split; nothing is fitted), else fitted
-    exactly as ``run_cell`` does (a trained DSH model is loaded from the model cache)."""
+    folder ``codes`` holds them (checked against the split; nothing is fitted) and, for a
+    cell with a model file of its own that is there, they are that file's (the codes of a
+    model since retrained are not); else fitted exactly as ``run_cell`` does (a trained DSH
+    model is loaded from the model cache)."""
     from . import storedcodes
 
     stored = None if codes is None else storedcodes.codes_path(codes, cell.key())
@@ -164,7 +167,9 @@ def cell_codes(cell: Cell, data_dir=None, store=None, models=None, codes=None):
         from .rescore import stored_cell
 
         ds, split, c = stored_cell(stored, data_dir, cell.key())
-        return ds, split, c.query_codes, c.db_codes
+        own = own_model_file(cell, data_dir, models)
+        if own is None or not own.is_file() or c.model_sha256 == file_sha256(own):
+            return ds, split, c.query_codes, c.db_codes
     ds, split, hasher, X = prepare(cell, data_dir, store, models)
     fit_cell(ds, split, hasher, X)
     return ds, split, hasher.encode(X[split.query]), hasher.encode(X[split.database])

@@ -36,18 +36,29 @@ def stored_cell(path, data_dir=None, key=None):
 def rescore(path, data_dir=None, skip_missing: bool = False) -> str:
     """Recompute the metric columns (and curves) of every row of the result file ``path``
     from stored codes; rewrite the file atomically when a value changed. Rows without stored
-    codes are an InputError, or left as they are with ``skip_missing``. Returns a summary."""
+    codes of their own (none, or another run's: :func:`storedcodes.check_model`) are an
+    InputError, or left as they are with ``skip_missing``. Returns a summary."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"rescore: no such result file {path}")
     records = read_records(path)
     folder = storedcodes.codes_dir(path)
-    missing = [i for i, r in enumerate(records) if not storedcodes.codes_path(folder, row_key(r)).is_file()]
+    why = {}  # rows without stored codes of their own: the reason
+    for i, rec in enumerate(records):
+        file = storedcodes.codes_path(folder, row_key(rec))
+        if not file.is_file():
+            why[i] = f"no file {file.name}"
+            continue
+        try:
+            storedcodes.check_model(storedcodes.load(file, row_key(rec)), rec, file.name)
+        except InputError as e:
+            why[i] = str(e).split("; rerun")[0]
+    missing = sorted(why)
     if missing and not skip_missing:
-        first = records[missing[0]]
-        raise InputError(f"rescore: {len(missing)} of {len(records)} rows of {path} have no stored codes in {folder} "
-                         f"(first: line {missing[0] + 2}, {'/'.join(row_key(first)[:6])}); rerun them with --force, "
-                         "or pass --skip-missing")
+        first = missing[0]
+        raise InputError(f"rescore: {len(missing)} of {len(records)} rows of {path} have no stored codes of their own "
+                         f"in {folder} (first: line {first + 2}, {'/'.join(row_key(records[first])[:6])}: "
+                         f"{why[first]}); rerun them with --force, or pass --skip-missing")
     columns = (*METRIC_COLUMNS, CURVE_COLUMN)
     changed, changed_rows = 0, 0
     for i, rec in enumerate(records):

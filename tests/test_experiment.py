@@ -238,7 +238,8 @@ def test_parallel_waves_never_train_one_model_twice(tmp_path):
     lsh = make_cell("digits", "digits-dsh", "pixels", "lsh", 12, 0)
     first, second = experiment.model_waves([*shared, lsh, other], models=tmp_path)
     assert first == [shared[0], lsh, other] and second == [shared[1]]
-    assert experiment._model_file(shared[0], models=tmp_path) == experiment._model_file(shared[1], models=tmp_path)
+    own = experiment.own_model_file
+    assert own(shared[0], models=tmp_path) == own(shared[1], models=tmp_path)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

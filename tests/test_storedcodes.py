@@ -125,7 +125,7 @@ def corrupt(grid, tmp_path, how):
 
 
 @pytest.mark.parametrize("how, says", [("truncated", "truncated"), ("another split", "another split"),
-                                       ("another format", "format 2")])
+                                       ("another format", "format 3")])
 def test_bad_stored_codes_are_one_line_and_exit_2(grid, tmp_path, capsys, how, says):
     bad = corrupt(grid, tmp_path, how)
     with pytest.raises(InputError, match=says):
@@ -133,6 +133,23 @@ def test_bad_stored_codes_are_one_line_and_exit_2(grid, tmp_path, capsys, how, s
     assert main(["evaluate", "--stored", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and "\n" not in err and "Traceback" not in err
+
+
+def test_a_format_1_file_is_read_with_its_model_unknown(grid, tmp_path):
+    out, cells, _ = grid
+    src = storedcodes.codes_path(storedcodes.codes_dir(out), cells[0].key())
+    with np.load(src) as z:
+        fields = {k: v for k, v in z.items() if k != "model_sha256"}
+    old = tmp_path / src.name
+    with open(old, "wb") as f:
+        np.savez_compressed(f, **{**fields, "format": np.int64(1)})
+    codes = storedcodes.load(old, cells[0].key())
+    assert codes.model_sha256 is None and storedcodes.load(src).model_sha256 == ""  # lsh keeps no model file
+    np.testing.assert_array_equal(codes.db_codes, storedcodes.load(src).db_codes)
+    row = read_records(out)[0]
+    storedcodes.check_model(codes, row)  # a method without a model file: nothing to tell apart
+    with pytest.raises(InputError, match="a model it did not record"):
+        storedcodes.check_model(codes, {**row, "model_sha256": "ab" * 32})
 
 
 def test_a_stored_file_of_another_cell_is_refused(grid):
