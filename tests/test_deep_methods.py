@@ -43,11 +43,14 @@ def lsh_map(digits):
 # also at a tenth of the lr: see the loss modules, measured on CIFAR-10), which lifted CSQ,
 # HashNet and GreedyHash from 0.406, 0.108 and 0.490 here and lowered OrthoHash and DPSH from
 # 0.628 and 0.352 (on CIFAR-10 DPSH rose). Those short of LSH + 0.2 on digits stay marked.
+# Longer (400 / 700 / 1,000 iterations, one run each): OrthoHash 0.869 / 0.906 / -, HashNet
+# 0.576 / 0.752 / 0.803, DPSH 0.390 / 0.275 / 0.532: DPSH's loss sits near ln 2 (every output
+# near 0, where its gradient, proportional to the other outputs, vanishes) for hundreds of
+# iterations before it leaves, at a point that moves with the lr schedule.
 SHORT_OF_LSH = {"dpsh", "hashnet", "orthohash"}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", [
+@pytest.mark.parametrize("name", [  # in the default suite: about 5 s each on two idle cores
     pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="short of LSH + 0.2 on digits: SHORT_OF_LSH"))
     if n in SHORT_OF_LSH else n for n in END_TO_END])
 def test_end_to_end_on_digits_beats_lsh(name, digits, lsh_map):
