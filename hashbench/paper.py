@@ -110,3 +110,21 @@ def paper_name(row, plain: str = "from scratch") -> str:
     if row["method"] == "dsh-ensemble":
         return "ensemble " + v.replace("+", " + ")
     return v
+
+
+def comparison_csv(results_csv) -> str:
+    """The text of ``NAME-vs-paper.csv`` for the result file ``NAME.csv`` (``table4.csv``,
+    ``table4-from-scratch.csv``, ...): :func:`compare` of its rows, in the file's order, as
+    ``reproduce`` writes it after a run. InputError for a file of no experiment of the paper
+    or of more than one dataset."""
+    from .results import read_results
+
+    path = Path(results_csv)
+    name = next((n for n in SOURCE_TABLES if path.stem == n or path.stem.startswith(n + "-")), None)
+    if name is None or not path.is_file():
+        raise InputError(f"{path}: not the result file of one of the paper's experiments ({', '.join(SOURCE_TABLES)})")
+    rows = read_results(path)
+    datasets = rows["dataset"].unique()
+    if len(datasets) != 1:
+        raise InputError(f"{path}: rows of {len(datasets)} datasets; a comparison is of one")
+    return compare(name, rows, str(datasets[0])).to_csv(index=False)

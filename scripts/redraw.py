@@ -6,7 +6,14 @@ train them first). The drawing is reproduce's own (``hashbench.figures.FIGURES``
     PYTHONPATH=. python scripts/redraw.py figure6 leaderboard
 
 writes results/NAME.png and .pdf from results/NAME.csv; a bad name or a missing or corrupt
-CSV is one line and exit 2, before anything is drawn."""
+CSV is one line and exit 2, before anything is drawn.
+
+    PYTHONPATH=. python scripts/redraw.py comparisons
+
+rewrites every results/NAME-vs-paper.csv that differs (in more than line order) from
+results/NAME.csv compared with the paper as reproduce compares
+(``hashbench.paper.comparison_csv``), for rows re-run outside ``reproduce`` (``hashbench run
+--out results/NAME.csv``)."""
 
 import sys
 from pathlib import Path
@@ -19,6 +26,21 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 FROM_ROWS = ("figure6", "leaderboard")  # drawers that read their grid's rows and nothing else
 
 names = sys.argv[1:] or list(FROM_ROWS)
+if names == ["comparisons"]:
+    from hashbench.paper import comparison_csv
+
+    try:
+        made = {p: comparison_csv(p.with_name(p.name.replace("-vs-paper", ""))) for p in
+                sorted(RESULTS.glob("*-vs-paper.csv"))}
+    except (InputError, OSError) as e:
+        print(f"redraw: {e}", file=sys.stderr)
+        sys.exit(2)
+    for path, text in made.items():
+        old = path.read_text().splitlines()
+        if old[:1] != text.splitlines()[:1] or sorted(old[1:]) != sorted(text.splitlines()[1:]):  # not just order
+            path.write_text(text)
+            print(path)
+    sys.exit(0)
 try:
     for name in names:
         if name not in FROM_ROWS:

@@ -346,3 +346,16 @@ def test_search_speed_tables_from_the_csv(tmp_path):
     (res / "search-speed.csv").write_text("codes,bits\nrandom,32\n")
     with pytest.raises(InputError, match=r"search-speed\.csv: no column"):
         markdown_tables(res)
+
+
+def test_committed_comparisons_are_the_rows_against_the_paper():
+    # NAME-vs-paper.csv is derived from NAME.csv; rows re-run outside reproduce must not leave
+    # it stale (scripts/redraw.py comparisons rewrites them)
+    from hashbench.paper import comparison_csv
+
+    files = sorted(RESULTS.glob("*-vs-paper.csv"))
+    assert files
+    for path in files:
+        fresh = comparison_csv(path.with_name(path.name.replace("-vs-paper", ""))).splitlines()
+        committed = path.read_text().splitlines()
+        assert committed[0] == fresh[0] and sorted(committed[1:]) == sorted(fresh[1:]), path.name
