@@ -79,7 +79,20 @@ def lineage(rec) -> tuple[str, ...] | None:
     files.pop("checkpoint", None)  # its own model: a product of the key, not an input
     if not files:
         return None
-    return (*(_REF.sub("", _field(rec[c])) for c in KEY_COLUMNS), _field(files))
+    return (*(_REF.sub("", _field(rec[c])) for c in KEY_COLUMNS), _field(_resolved(files)))
+
+
+def _resolved(value):
+    """Model file paths made absolute against the working folder, so a row that named a file
+    relative to it (schema 1 rows, migrated) and one that named it absolutely are one lineage."""
+    from .paths import in_workdir
+
+    if isinstance(value, dict):
+        return {k: _resolved(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolved(v) for v in value]
+    path = Path(str(value))
+    return os.path.abspath(path if path.is_absolute() else in_workdir(path))
 
 
 def _is_number(text: str, integer: bool) -> bool:

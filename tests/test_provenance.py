@@ -176,6 +176,22 @@ def test_rows_from_before_stored_codes_take_no_later_runs_codes(store, tmp_path)
     assert "1 rows without stored codes left as they are" in rescore(out, skip_missing=True)
 
 
+def test_a_migrated_row_naming_its_model_relatively_is_the_lineage_of_one_naming_it_absolutely(tmp_path,
+                                                                                                 monkeypatch):
+    # schema-1 rows named model files relative to the working folder, new rows absolutely
+    from hashbench.results import KEY_COLUMNS, lineage
+
+    monkeypatch.setenv("HASHBENCH_HOME", str(tmp_path))
+    key = {c: "" for c in KEY_COLUMNS}
+    old = {**key, "params": '{"init_from":"path:runs/m/a.ckpt"}',
+           "model_files": json.dumps({"params": {"init_from": "runs/m/a.ckpt"}})}
+    new = {**key, "params": '{"init_from":"sha256:ab12"}',
+           "model_files": json.dumps({"params": {"init_from": str(tmp_path / "runs/m/a.ckpt")},
+                                      "checkpoint": str(tmp_path / "runs/m/b.ckpt")})}
+    other = {**new, "model_files": json.dumps({"params": {"init_from": str(tmp_path / "runs/m/c.ckpt")}})}
+    assert lineage(old) == lineage(new) != lineage(other)
+
+
 def test_progress_and_device_settings_neither_add_a_row_nor_retrain(store, tmp_path):
     models, out = tmp_path / "models", tmp_path / "run.csv"
     plain = make_cell("digits", "digits-dsh", "pixels", "test-checkpointed-lsh", 16, 0)
