@@ -112,6 +112,12 @@ def paper_name(row, plain: str = "from scratch") -> str:
     return v
 
 
+def experiment_of(stem: str) -> str | None:
+    """The experiment a result file's stem belongs to: ``table4`` for table4.csv,
+    table4-digits.csv and table4-from-scratch.csv; None for another file."""
+    return next((n for n in SOURCE_TABLES if stem == n or stem.startswith(n + "-")), None)
+
+
 def comparison_csv(results_csv) -> str:
     """The text of ``NAME-vs-paper.csv`` for the result file ``NAME.csv`` (``table4.csv``,
     ``table4-from-scratch.csv``, ...): :func:`compare` of its rows, in the file's order, as
@@ -120,7 +126,7 @@ def comparison_csv(results_csv) -> str:
     from .results import read_results
 
     path = Path(results_csv)
-    name = next((n for n in SOURCE_TABLES if path.stem == n or path.stem.startswith(n + "-")), None)
+    name = experiment_of(path.stem)
     if name is None or not path.is_file():
         raise InputError(f"{path}: not the result file of one of the paper's experiments ({', '.join(SOURCE_TABLES)})")
     rows = read_results(path)

@@ -37,7 +37,7 @@ from .errors import InputError
 from .figures import FIGURES
 from .hashers.base import method_label
 from .io import atomic_write, check_writable
-from .paper import compare, load_baselines, variant
+from .paper import SOURCE_TABLES, compare, experiment_of, load_baselines, variant
 from .reproduce import EXPERIMENTS
 from .results import KEY_COLUMNS, METRIC_COLUMNS, read_results, row_key
 from .storedcodes import codes_dir, codes_path
@@ -56,6 +56,7 @@ EXPERIMENT_PAGES = {
 # rows, shown as they are when present
 TABLE_PAGES = {"leaderboard": "Leaderboard", "search-speed": "Search speed"}
 assert set(EXPERIMENT_PAGES) == set(EXPERIMENTS) - set(TABLE_PAGES)
+assert set(SOURCE_TABLES) == set(EXPERIMENTS)  # paper.experiment_of names a file's experiment by them
 SITE_MARKER = ".hashbench-report"  # marks a folder this module wrote, so --out never replaces another
 SCREENSHOT = "report-index.png"  # the README's picture of the site, not a result figure
 IMAGE_SUFFIXES = (".png", ".svg")
@@ -130,14 +131,6 @@ class Results:
         return [f"{self.folder / n if full else self.shown(n)} ({why})" for n, why in self.missing]
 
 
-def _experiment_of(stem: str) -> str | None:
-    """``table4`` for table4.csv, table4-digits.csv and table4-from-scratch.csv."""
-    for name in EXPERIMENTS:
-        if stem == name or stem.startswith(name + "-"):
-            return name
-    return None
-
-
 def _is_result_file(path: Path) -> bool:
     """Whether a CSV is one of result rows (its header names the cell's key columns; then
     it is read strictly as one), not a table of another shape (a script's, a check's)."""
@@ -182,7 +175,7 @@ def collect(folder) -> Results:
             continue
         rows = read_results(path)
         rows = rows.drop(columns=[c for c in ("curves",) if c in rows.columns])  # the figures show them
-        name = _experiment_of(stem)
+        name = experiment_of(stem)
         comparison = None
         if name is not None and len(rows):
             try:
