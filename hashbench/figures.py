@@ -91,13 +91,16 @@ def leaderboard_summary(rows: pd.DataFrame) -> pd.DataFrame:
     ``n_seeds``, and the ``family``; in family order, then method, features, bits.
     ``features`` is the extractor's name (model files dropped). A model trained once and
     loaded by the other protocol's row (which has no ``train_s``) counts the training time
-    of the row that trained it; a model trained by another experiment has none."""
+    of the row that trained it; a model trained by another experiment has none, nor has one
+    resumed from a partial checkpoint (its ``train_s`` is only the part after the resume)."""
     cols = ["protocol", "family", "method", "features", "bits", "n_seeds"]
     cols += [f"{m}{s}" for m in LEADERBOARD_METRICS for s in ("", "_min", "_max")]
     if rows.empty:
         return pd.DataFrame(columns=cols)
     rows = rows.assign(features=rows["features"].str.split(":").str[0],
                        family=rows["method"].map(family))
+    if "fit" in rows:
+        rows.loc[rows["fit"] == "resumed", "train_s"] = np.nan
     own = rows["model_sha256"].fillna("").astype(str) != ""
     trained = rows[own].groupby("model_sha256")["train_s"].max()
     rows.loc[own, "train_s"] = rows.loc[own, "train_s"].fillna(rows.loc[own, "model_sha256"].map(trained))

@@ -71,6 +71,10 @@ ROWS = [
     # the same 48-bit model, trained by the other protocol's row
     fake_row("dsh", IMAGES, 48, 0, 0.72, 0.33, 300.0, protocol="cifar10-standard", sha="d"),
 ]
+RESUMED = [  # a training resumed from a partial checkpoint: its train_s is only the rest
+    dict(fake_row("csq", IMAGES, 48, 0, 0.60, 0.40, 50.0, sha="e"), fit="resumed"),
+    dict(fake_row("csq", IMAGES, 48, 0, 0.66, 0.45, None, protocol="cifar10-standard", sha="e"), fit="loaded"),
+]
 
 
 def test_summary_averages_seeds_and_borrows_the_training_time_of_a_shared_model():
@@ -83,6 +87,9 @@ def test_summary_averages_seeds_and_borrows_the_training_time_of_a_shared_model(
     assert list(s["family"][s["protocol"] == "cifar10-dsh"]) == ["shallow", "shallow", "end-to-end", "end-to-end"]
     assert family("classifier") == "sanity" and family("ksh") == "shallow" and family("nope") == "other"
     assert leaderboard_summary(pd.DataFrame(columns=list(COLUMNS))).empty
+    resumed = leaderboard_summary(pd.DataFrame(ROWS + RESUMED))
+    csq = resumed[resumed["method"] == "csq"]
+    assert len(csq) == 2 and csq["train_s"].isna().all() and list(csq["map"]) == [0.60, 0.66]
 
 
 def test_figure_plots_the_mean_over_seeds_with_their_spread():
