@@ -42,20 +42,25 @@ def lsh_map(digits):
 # hashnet 0.480, dpsh 0.226. Every loss starts as its release's hash layer (N(0, 0.01); HashNet
 # also at a tenth of the lr: see the loss modules, measured on CIFAR-10), which lifted CSQ,
 # HashNet and GreedyHash from 0.406, 0.108 and 0.490 here and lowered OrthoHash and DPSH from
-# 0.628 and 0.352 (on CIFAR-10 DPSH rose). Those short of LSH + 0.2 on digits stay marked.
-# Longer (400 / 700 / 1,000 iterations, one run each): OrthoHash 0.869 / 0.906 / -, HashNet
-# 0.576 / 0.752 / 0.803, DPSH 0.390 / 0.275 / 0.532: DPSH's loss sits near ln 2 (every output
-# near 0, where its gradient, proportional to the other outputs, vanishes) for hundreds of
-# iterations before it leaves, at a point that moves with the lr schedule.
-SHORT_OF_LSH = {"dpsh", "hashnet", "orthohash"}
+# 0.628 and 0.352 (on CIFAR-10 DPSH rose). OrthoHash and HashNet need longer, and get it
+# (ITERATIONS; seeds 0 / 1: OrthoHash at 400 0.869 / 0.856, HashNet at 700 0.752 / 0.788, 5 and
+# 10 s). DPSH does not learn reliably from scratch here at any length a test can afford (seeds
+# 0 / 1 / 2 at 2,000 iterations, 30 s each: 0.565 / 0.471 / 0.108; at 400 / 700 / 1,000, seed
+# 0: 0.390 / 0.275 / 0.532): its loss sits near ln 2 (every output near 0, where its gradient,
+# proportional to the other outputs, vanishes) for hundreds of iterations before it leaves, at
+# a point that moves with the lr schedule and the seed. On CIFAR-10 it leaves at about half the
+# quick schedule (README, leaderboard).
+ITERATIONS = {"orthohash": 400, "hashnet": 700}  # default 150
+SHORT_OF_LSH = {"dpsh"}
 
 
-@pytest.mark.parametrize("name", [  # in the default suite: about 5 s each on two idle cores
+@pytest.mark.parametrize("name", [  # in the default suite: 2-10 s each on two idle cores
     pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="short of LSH + 0.2 on digits: SHORT_OF_LSH"))
     if n in SHORT_OF_LSH else n for n in END_TO_END])
 def test_end_to_end_on_digits_beats_lsh(name, digits, lsh_map):
     ds, split = digits
-    h = get_hasher(name, n_bits=12, seed=0, schedule=150, batch_size=64, device="cpu", progress=False)
+    h = get_hasher(name, n_bits=12, seed=0, schedule=ITERATIONS.get(name, 150), batch_size=64, device="cpu",
+                   progress=False)
     h.fit(ds.images[split.train], ds.labels[split.train])
     assert np.isfinite(h.losses_).all()
     got = score(h, ds, split, ds.images)
