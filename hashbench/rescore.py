@@ -26,11 +26,15 @@ def stored_cell(path, data_dir=None, key=None):
     """(dataset, split, codes) of a stored cell, checked against the split its protocol and
     seed give now and the dataset's labels (another split or labels: InputError)."""
     codes = storedcodes.load(path, key)
+    return (*_checked_split(codes, path, data_dir), codes)
+
+
+def _checked_split(codes, path, data_dir):
     fields = dict(zip(KEY_COLUMNS, codes.key, strict=True))
     ds = cached_dataset(fields["dataset"], data_dir)
     split = get_protocol(fields["protocol"]).split(ds, int(fields["seed"]))
     storedcodes.check_split(codes, split, ds.labels, f"stored codes {path}")
-    return ds, split, codes
+    return ds, split
 
 
 def rescore(path, data_dir=None, skip_missing: bool = False) -> str:
@@ -44,34 +48,34 @@ def rescore(path, data_dir=None, skip_missing: bool = False) -> str:
     records = read_records(path)
     folder = storedcodes.codes_dir(path)
     why = {}  # rows without stored codes of their own: the reason
+    columns = (*METRIC_COLUMNS, CURVE_COLUMN)
+    changed, changed_rows = 0, 0
     for i, rec in enumerate(records):
-        file = storedcodes.codes_path(folder, row_key(rec))
+        key = row_key(rec)
+        file = storedcodes.codes_path(folder, key)
         if not file.is_file():
             why[i] = f"no file {file.name}"
             continue
         try:
-            storedcodes.check_model(storedcodes.load(file, row_key(rec)), rec, file.name)
+            codes = storedcodes.load(file, key)
+            storedcodes.check_model(codes, rec, file.name)
         except InputError as e:
             why[i] = str(e).split("; rerun")[0]
+            continue
+        if why and not skip_missing:
+            continue  # the file will not be rewritten: check the other rows, score none
+        ds, split = _checked_split(codes, file, data_dir)
+        new = score(split, ds.labels, codes.query_codes, codes.db_codes, codes.n_bits)
+        diff = [c for c in columns if rec[c] != _field(new[c])]
+        changed += len(diff)
+        changed_rows += bool(diff)
+        rec.update({c: _field(new[c]) for c in diff})
     missing = sorted(why)
     if missing and not skip_missing:
         first = missing[0]
         raise InputError(f"rescore: {len(missing)} of {len(records)} rows of {path} have no stored codes of their own "
                          f"in {folder} (first: line {first + 2}, {'/'.join(row_key(records[first])[:6])}: "
                          f"{why[first]}); rerun them with --force, or pass --skip-missing")
-    columns = (*METRIC_COLUMNS, CURVE_COLUMN)
-    changed, changed_rows = 0, 0
-    for i, rec in enumerate(records):
-        if i in missing:
-            continue
-        key = row_key(rec)
-        _, split, codes = stored_cell(storedcodes.codes_path(folder, key), data_dir, key)
-        new = score(split, cached_dataset(key[0], data_dir).labels,
-                    codes.query_codes, codes.db_codes, codes.n_bits)
-        diff = [c for c in columns if rec[c] != _field(new[c])]
-        changed += len(diff)
-        changed_rows += bool(diff)
-        rec.update({c: _field(new[c]) for c in diff})
     if changed:
         write_records(path, records)
     done = len(records) - len(missing)
