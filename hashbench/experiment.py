@@ -340,7 +340,8 @@ def run_cell(cell: Cell, data_dir=None, store=None, models=None) -> dict:
     and features (cached per process) is not timed. A hasher that declares ``trains_model_file``
     (DSH) trains into :func:`model_path` under ``models`` and loads it when it is finished
     there: ``fit`` then says ``loaded`` and ``train_s`` is empty (it is only ever a training
-    time); ``model_sha256`` is that file's content.
+    time; a ``--force`` re-run of the cell that trained that very model keeps its training
+    record: :func:`results.write_row`); ``model_sha256`` is that file's content.
 
     The code's identity is taken before anything runs (and kept for the process): the code
     that ran is the code loaded then, and a commit made in the checkout during an hour's

@@ -28,7 +28,8 @@ METRIC_COLUMNS = (
     "map", "map_expected", "map_optimistic", "map_pessimistic", "map_at_k", "precision_r2",
     "empty_r2_fraction", "n_queries", "n_database", "n_no_relevant", "n_train",
 )
-# fit: "trained", "resumed" (from a partial checkpoint) or "loaded" (train_s then empty);
+# fit: "trained", "resumed" (from a partial checkpoint) or "loaded" (train_s then empty; a
+# re-run of a cell that trained its model keeps the training record: write_row);
 # version, commit, dirty: the code's identity (provenance.code_identity)
 RUN_COLUMNS = ("train_s", "encode_s", "rank_s", "fit", "version", "commit", "dirty", "machine", "timestamp")
 # model_sha256: the cell's own trained model file; model_files: JSON of every model file path
@@ -209,7 +210,10 @@ def write_row(path, row: dict, replace: bool = False) -> bool:
 
     A cell already in the file is replaced when ``replace`` (``--force``) and kept otherwise;
     a row of the same :func:`lineage` (the cell run on an earlier version of a model file) is
-    replaced. Returns whether the row was written."""
+    replaced. A replacing row that loaded the very model the replaced row trained (same
+    ``model_sha256``) keeps that row's training record (``fit``, ``train_s``): re-evaluating
+    a cell does not forget how long its model took to train. Returns whether the row was
+    written."""
     missing = [c for c in COLUMNS if c not in row]
     if missing:
         raise ValueError(f"result row lacks columns {missing}")
@@ -223,6 +227,10 @@ def write_row(path, row: dict, replace: bool = False) -> bool:
         if key in keys:
             if not replace:
                 return False
+            old = records[keys.index(key)]
+            if new["fit"] == "loaded" and old["fit"] in ("trained", "resumed") and \
+                    old["model_sha256"] != "" and old["model_sha256"] == new["model_sha256"]:
+                new["fit"], new["train_s"] = old["fit"], old["train_s"]
             records[keys.index(key)] = new
         else:
             same = lineage(new)

@@ -75,6 +75,21 @@ def test_existing_cell_is_kept_unless_replace(tmp_path):
     assert df["map"].tolist() == [0.9, 0.2] and df["bits"].tolist() == [16, 32]  # replaced in place
 
 
+def test_re_evaluating_a_cell_keeps_the_training_record_of_its_model(tmp_path):
+    out = tmp_path / "run.csv"
+    write_row(out, make_row(map=0.5, train_s=120.0, fit="trained", model_sha256="a" * 64))
+    assert write_row(out, make_row(map=0.5, train_s=None, fit="loaded", model_sha256="a" * 64, timestamp="later"),
+                     replace=True)
+    r = read_results(out).iloc[0]
+    assert (r["fit"], r["train_s"], r["timestamp"]) == ("trained", 120.0, "later")
+    # another model (retrained at the same path): the load is what this row did
+    write_row(out, make_row(map=0.6, train_s=None, fit="loaded", model_sha256="b" * 64), replace=True)
+    r = read_results(out).iloc[0]
+    assert r["fit"] == "loaded" and r["train_s"] != r["train_s"] and r["map"] == 0.6
+    write_row(out, make_row(map=0.6, train_s=None, fit="loaded", model_sha256="b" * 64), replace=True)
+    assert read_results(out).iloc[0]["fit"] == "loaded"  # nothing to keep from a loaded row
+
+
 def test_keys_cover_every_setting(tmp_path):
     out = tmp_path / "run.csv"
     base = make_row()
