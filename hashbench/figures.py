@@ -99,8 +99,7 @@ def leaderboard_summary(rows: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     rows = rows.assign(features=rows["features"].str.split(":").str[0],
                        family=rows["method"].map(family))
-    if "fit" in rows:
-        rows.loc[rows["fit"] == "resumed", "train_s"] = np.nan
+    rows.loc[rows["fit"] == "resumed", "train_s"] = np.nan
     own = rows["model_sha256"].fillna("").astype(str) != ""
     trained = rows[own].groupby("model_sha256")["train_s"].max()
     rows.loc[own, "train_s"] = rows.loc[own, "train_s"].fillna(rows.loc[own, "model_sha256"].map(trained))

@@ -27,6 +27,7 @@ FROM_ROWS = ("figure6", "leaderboard")  # drawers that read their grid's rows an
 
 names = sys.argv[1:] or list(FROM_ROWS)
 if names == ["comparisons"]:
+    from hashbench.io import atomic_write
     from hashbench.paper import comparison_csv
 
     try:
@@ -38,7 +39,8 @@ if names == ["comparisons"]:
     for path, text in made.items():
         old = path.read_text().splitlines()
         if old[:1] != text.splitlines()[:1] or sorted(old[1:]) != sorted(text.splitlines()[1:]):  # not just order
-            path.write_text(text)
+            with atomic_write(path, "w") as f:  # as reproduce writes it
+                f.write(text)
             print(path)
     sys.exit(0)
 try:
