@@ -241,6 +241,27 @@ def test_radius_lookup_cost_counts_candidates():
     json.dumps(cost)
 
 
+def test_radius_lookup_cost_goes_in_blocks_of_bounded_results(monkeypatch):
+    """Collapsed codes (one value for nearly every item) put the whole database within the
+    radius of every query: the cost is computed a block of queries at a time, each holding at
+    most LOOKUP_RESULTS results, and equals the one-block figure."""
+    rng = np.random.default_rng(7)
+    db = np.zeros((3000, 12), dtype=bool)
+    db[rng.choice(3000, 40, replace=False)] = rng.random((40, 12)) < 0.5
+    qb = np.zeros((101, 12), dtype=bool)
+    qb[::10] = rng.random((11, 12)) < 0.5
+    q, d = pack(qb), pack(db)
+    whole = search.radius_lookup_cost(q, d, 12, 2)
+    near = ((qb[:, None, :] != db[None, :, :]).sum(axis=2) <= 2).sum(axis=1)
+    assert whole["m"] == 1 and whole["candidates"] == pytest.approx(near.mean())  # m = 1: candidates = results
+    calls = []
+    real = search.MultiIndexHashing.radius
+    monkeypatch.setattr(search.MultiIndexHashing, "radius", lambda self, q, r: calls.append(len(q)) or real(self, q, r))
+    monkeypatch.setattr(search, "LOOKUP_RESULTS", 3000 * 7)
+    assert search.radius_lookup_cost(q, d, 12, 2) == whole
+    assert calls == [7] * 14 + [3]
+
+
 def test_run_rows_carry_the_lookup_cost(tmp_path, capsys):
     out = tmp_path / "r.csv"
     assert main(["run", "--methods", "lsh", "--bits", "16", "--dataset", "digits", "--out", str(out),
