@@ -330,7 +330,7 @@ def test_declarations_must_name_parameters():
 # Committed rows from before provenance (schema 1, migrated: their code and model content
 # were never recorded and the models are gone), per file. They leave as the cells are run
 # again on retrained models (issue 15), and this list with them; no other row may lack them.
-LEGACY_ROWS = {"table1-sigmoid-adam.csv": 2, "table4-from-scratch.csv": 22}
+LEGACY_ROWS = {"table4-from-scratch.csv": 22}
 
 
 def test_every_committed_row_names_its_code_and_model_content_but_the_listed_legacy_ones():
