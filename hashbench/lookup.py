@@ -197,7 +197,8 @@ def _unique_sorted(found, n):
 def _mih_radius(q, d, radius, los, lengths, slots, ukeys, starts, order, cap,
                 out_idx, out_dist, count, cands, probes):
     """Multi-index hashing within ``radius``: probe each substring table within
-    floor(radius / m) bits, verify every distinct candidate's full distance."""
+    floor(radius / m) bits, verify every distinct candidate's full distance. ``count`` gets
+    every query's full count whatever ``cap``; the first ``cap`` results are written."""
     nq, w = q.shape
     m = los.shape[0]
     per = radius // m
@@ -223,7 +224,8 @@ def _mih_radius(q, d, radius, los, lengths, slots, ukeys, starts, order, cap,
             if dist <= radius:
                 keep[n_keep] = dist * n_db + j
                 n_keep += 1
-        keep = np.sort(keep[:n_keep])
+        if cap > 0:  # cap 0: count and cost only (no order needed)
+            keep[:n_keep].sort()
         for p in range(min(n_keep, cap)):
             out_dist[i, p] = keep[p] // n_db
             out_idx[i, p] = keep[p] % n_db

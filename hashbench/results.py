@@ -134,11 +134,8 @@ def _read_records(path: Path) -> list[dict]:
                  if SCHEMA_COLUMN in header and len(lines) > 1 and len(lines[1]) == len(header) else None)
         if found is not None and found != str(SCHEMA):
             raise InputError(f"{path}: result schema {found}, this hashbench reads schema {SCHEMA}; "
-                             "use the hashbench that wrote it, or choose another --out")
-        raise InputError(
-            f"{path}: not a hashbench result file of this version (columns {', '.join(header[:6])}...); "
-            "choose another --out"
-        )
+                             "use the hashbench that wrote it")
+        raise InputError(f"{path}: not a hashbench result file of this version (columns {', '.join(header[:6])}...)")
     records, seen = [], {}
     for lineno, fields in enumerate(lines[1:], start=2):
         if len(fields) != len(COLUMNS):
@@ -180,7 +177,10 @@ def read_results(path) -> pd.DataFrame:
 def check_output(path, what: str = "--out") -> None:
     """Refuse, before any work, a result path that cannot be read back or written."""
     check_writable(path, what)
-    done_cells(path)
+    try:
+        done_cells(path)
+    except InputError as e:
+        raise InputError(f"{e}; choose another {what}") from None
 
 
 def done_cells(path) -> set[tuple[str, ...]]:

@@ -23,9 +23,9 @@ from .codes import n_words, to_bytes
 from .errors import InputError
 
 BLOCK = 1 << 20  # database codes per streamed block of the linear scan
-# query x database results one block of radius_lookup_cost may hold: codes that collapse to a
-# few values put most of the database within radius 2 of every query (a 12-bit CIFAR-10 model
-# whose training collapsed needed 23 GB for 10,000 x 50,000 at once and was killed)
+# query x database results one block of radius_lookup_cost's timed retrieval may hold: codes
+# that collapse to a few values put most of the database within radius 2 of every query (a
+# 12-bit CIFAR-10 model whose training collapsed needed 23 GB for 10,000 x 50,000 at once)
 LOOKUP_RESULTS = 1 << 24
 
 
@@ -259,6 +259,19 @@ class MultiIndexHashing(Strategy):
         self.cost = {"candidates": cands, "lookups": probes}
         return _csr(out_idx, out_dist, count, self.codes.shape[0])
 
+    def radius_count(self, q, r):
+        """Per query, how many items lie within r, and what finding them costs (``cost``),
+        without collecting them: one pass that holds no results, so collapsed codes (the
+        whole database within r of every query) cost a scan, not a sort of every pair."""
+        q = check_codes(q, self.n_bits, "query codes")
+        r = check_radius(r, self.n_bits)
+        count, cands, probes = (np.zeros(len(q), dtype=np.int64) for _ in range(3))
+        none = np.empty((len(q), 0), dtype=np.int64)
+        lookup._mih_radius(q, self.codes, r, self.los, self.lengths, self.slots, self.ukeys,
+                           self.starts, self.order, 0, none, none, count, cands, probes)
+        self.cost = {"candidates": cands, "lookups": probes}
+        return count
+
     def knn(self, q, k):
         q = check_codes(q, self.n_bits, "query codes")
         idx = np.full((len(q), k), -1, dtype=np.int64)
@@ -400,33 +413,32 @@ def radius_lookup_cost(query_codes, db_codes, n_bits: int, radius: int = 2, time
     """What radius-r retrieval of these codes costs with multi-index hashing (exact) at this
     database's size: the substring count m, mean distinct candidates verified and table
     lookups per query (deterministic: a result row's ``curves`` JSON holds them as
-    ``lookup_r2``), and with ``timed`` queries per second (one pass after a warm-up; this
-    machine, whatever its load; a timing, so never stored among the scores). Queries go in
-    blocks of at most :data:`LOOKUP_RESULTS` / database size, so collapsed codes cost time,
-    not all the memory there is."""
+    ``lookup_r2``; counted without collecting results), and with ``timed`` queries per second
+    of the full retrieval (one pass after a warm-up; this machine, whatever its load; a
+    timing, so never stored among the scores). Timed queries go in blocks of at most
+    :data:`LOOKUP_RESULTS` / database size, so collapsed codes cost time, not all the memory
+    there is."""
     import time
 
     q = check_codes(np.ascontiguousarray(query_codes), n_bits, "query codes")
     d = check_codes(np.ascontiguousarray(db_codes), n_bits, "database codes")
     r = check_radius(radius, n_bits)
     mih = MultiIndexHashing(n_bits).build(d)
-    if timed:
-        mih.radius(q[:2], r)
-    step = max(1, LOOKUP_RESULTS // max(1, d.shape[0]))  # queries a block: bounded memory
-    seconds, cost = 0.0, {"candidates": [np.zeros(0)], "lookups": [np.zeros(0)]}
-    for s in range(0, q.shape[0], step):
-        t = time.perf_counter()
-        mih.radius(q[s:s + step], r)  # the results are dropped: only their cost is kept
-        seconds += time.perf_counter() - t
-        for name, per_query in mih.cost.items():
-            cost[name].append(per_query)
+    mih.radius_count(q, r)
     out = {
         "radius": r,
         "m": len(mih.lengths),
-        "candidates": float(np.concatenate(cost["candidates"]).mean()),
-        "lookups": float(np.concatenate(cost["lookups"]).mean()),
+        "candidates": float(mih.cost["candidates"].mean()),
+        "lookups": float(mih.cost["lookups"].mean()),
     }
     if timed:
+        mih.radius(q[:2], r)
+        step = max(1, LOOKUP_RESULTS // max(1, d.shape[0]))  # queries a block: bounded memory
+        seconds = 0.0
+        for s in range(0, q.shape[0], step):
+            t = time.perf_counter()
+            mih.radius(q[s:s + step], r)  # the results are dropped: only the time is kept
+            seconds += time.perf_counter() - t
         out["qps"] = float(len(q) / seconds) if seconds > 0 else None
     return out
 

@@ -75,7 +75,8 @@ def test_unusable_out_is_refused_before_any_cell(offline, capsys):
     assert "is a folder" in capsys.readouterr().err
     (offline / "foreign.csv").write_text("a,b\n1,2\n")
     assert main([*args, "--out", str(offline / "foreign.csv")]) == 2
-    assert "not a hashbench result file" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not a hashbench result file of this version (columns a, b...); choose another --out" in err
     assert not (offline / "store").exists()  # refused before features were computed
 
 

@@ -241,25 +241,40 @@ def test_radius_lookup_cost_counts_candidates():
     json.dumps(cost)
 
 
-def test_radius_lookup_cost_goes_in_blocks_of_bounded_results(monkeypatch):
+def test_radius_lookup_cost_of_collapsed_codes_collects_no_results(monkeypatch):
     """Collapsed codes (one value for nearly every item) put the whole database within the
-    radius of every query: the cost is computed a block of queries at a time, each holding at
-    most LOOKUP_RESULTS results, and equals the one-block figure."""
+    radius of every query: the stored cost is counted in one pass that collects no results
+    (``radius`` is never called), and only the timed retrieval runs, in blocks of at most
+    LOOKUP_RESULTS results."""
     rng = np.random.default_rng(7)
     db = np.zeros((3000, 12), dtype=bool)
     db[rng.choice(3000, 40, replace=False)] = rng.random((40, 12)) < 0.5
     qb = np.zeros((101, 12), dtype=bool)
     qb[::10] = rng.random((11, 12)) < 0.5
     q, d = pack(qb), pack(db)
-    whole = search.radius_lookup_cost(q, d, 12, 2)
-    near = ((qb[:, None, :] != db[None, :, :]).sum(axis=2) <= 2).sum(axis=1)
-    assert whole["m"] == 1 and whole["candidates"] == pytest.approx(near.mean())  # m = 1: candidates = results
     calls = []
     real = search.MultiIndexHashing.radius
     monkeypatch.setattr(search.MultiIndexHashing, "radius", lambda self, q, r: calls.append(len(q)) or real(self, q, r))
+    whole = search.radius_lookup_cost(q, d, 12, 2)
+    near = ((qb[:, None, :] != db[None, :, :]).sum(axis=2) <= 2).sum(axis=1)
+    assert whole["m"] == 1 and whole["candidates"] == pytest.approx(near.mean())  # m = 1: candidates = results
+    assert calls == []
     monkeypatch.setattr(search, "LOOKUP_RESULTS", 3000 * 7)
-    assert search.radius_lookup_cost(q, d, 12, 2) == whole
-    assert calls == [7] * 14 + [3]
+    timed = search.radius_lookup_cost(q, d, 12, 2, timed=True)
+    assert calls == [2] + [7] * 14 + [3] and timed.pop("qps") > 0 and timed == whole
+
+
+def test_radius_count_equals_the_collected_results():
+    """The count-only pass finds what ``radius`` collects, at the same cost."""
+    qb, db = codes("clustered", 2000, 40, 32, seed=8)
+    q, d = pack(qb), pack(db)
+    mih = search.MultiIndexHashing(32, m=4).build(d)
+    count = mih.radius_count(q, 3)
+    cost = {k: v.copy() for k, v in mih.cost.items()}
+    res = mih.radius(q, 3)
+    assert np.array_equal(count, np.diff(res.indptr))
+    assert np.array_equal(count, [len(j) for j, _ in search.exhaustive_radius(q, d, 3)])
+    assert all(np.array_equal(cost[k], mih.cost[k]) for k in cost)
 
 
 def test_run_rows_carry_the_lookup_cost(tmp_path, capsys):

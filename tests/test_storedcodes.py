@@ -83,6 +83,18 @@ def test_rescore_without_codes_says_so(grid, tmp_path, capsys):
     assert main(["rescore", str(lone), "--skip-missing"]) == 0
 
 
+def test_rescore_of_a_file_that_is_not_a_result_file(tmp_path, capsys):
+    """A comparison table beside the results (``*-vs-paper.csv``) is refused in one line that
+    says what it is, with no advice about ``--out`` (rescore has none)."""
+    other = tmp_path / "table4-vs-paper.csv"
+    other.write_text("protocol,method,bits,map\ncifar10-dsh,lsh,12,0.1\n")
+    assert main(["rescore", str(other)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a hashbench result file of this version (columns protocol, method, bits, map...)" in err
+    assert "--out" not in err and "\n" not in err
+    assert other.read_text() == "protocol,method,bits,map\ncifar10-dsh,lsh,12,0.1\n"
+
+
 def test_show_on_stored_codes_fits_nothing(grid, tmp_path, monkeypatch):
     out, cells, store = grid
     fitted = figures.retrievals(cells, k=5, store=store)[2]
