@@ -81,4 +81,5 @@ def rescore(path, data_dir=None, skip_missing: bool = False) -> str:
     done = len(records) - len(missing)
     return (f"{path}: rescored {done} of {len(records)} rows from stored codes; "
             + (f"{changed} values in {changed_rows} rows changed" if changed else "every value unchanged")
-            + (f"; {len(missing)} rows without stored codes left as they are" if missing else ""))
+            + (f"; {len(missing)} {'row' if len(missing) == 1 else 'rows'} without stored codes left as "
+               f"{'it is' if len(missing) == 1 else 'they are'}" if missing else ""))

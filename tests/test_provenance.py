@@ -148,7 +148,7 @@ def test_stored_codes_serve_only_rows_of_the_model_that_made_them(store, tmp_pat
     with pytest.raises(InputError, match=f"made by model sha256:{second['model_sha256'][0][:12]}"):
         rescore(old)  # not the second model's numbers under the first model's row
     assert "every value unchanged" in rescore(new)
-    assert "1 rows without stored codes left as they are" in rescore(old, skip_missing=True)
+    assert "1 row without stored codes left as it is" in rescore(old, skip_missing=True)
     assert read_results(old)["map"][0] == first["map"][0]
     assert main(["evaluate", "--stored", f"{old}:1"]) == 2
     err = capsys.readouterr().err.strip()
@@ -175,7 +175,7 @@ def test_rows_from_before_stored_codes_take_no_later_runs_codes(store, tmp_path)
     out.write_text("\n".join([text[0], text[1].replace(",trained,", ",,", 1)]) + "\n")  # as migrated from schema 1
     with pytest.raises(InputError, match="from before stored codes"):
         rescore(out)
-    assert "1 rows without stored codes left as they are" in rescore(out, skip_missing=True)
+    assert "1 row without stored codes left as it is" in rescore(out, skip_missing=True)
 
 
 def test_a_migrated_row_naming_its_model_relatively_is_the_lineage_of_one_naming_it_absolutely(tmp_path,

@@ -81,6 +81,9 @@ def test_rescore_without_codes_says_so(grid, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "3 of 3 rows" in err and "--force" in err and "\n" not in err
     assert main(["rescore", str(lone), "--skip-missing"]) == 0
+    said = capsys.readouterr().out
+    assert "rescored 0 of 3 rows from stored codes; every value unchanged; 3 rows without stored codes" in said
+    assert "left as they are" in said
 
 
 def test_rescore_of_a_file_that_is_not_a_result_file(tmp_path, capsys):
