@@ -245,18 +245,18 @@ class MultiIndexHashing(Strategy):
         own = sum(a.nbytes for part in (self.slots, self.ukeys, self.starts, self.order) for a in part)
         return own + self.codes.nbytes  # candidates are verified against the codes, held here
 
+    def _radius_pass(self, q, r, cap, out_idx, out_dist, count):
+        """One kernel pass: every query's count, its first ``cap`` results, and ``cost``."""
+        cands = np.zeros(len(q), dtype=np.int64)
+        probes = np.zeros(len(q), dtype=np.int64)
+        lookup._mih_radius(q, self.codes, r, self.los, self.lengths, self.slots, self.ukeys,
+                           self.starts, self.order, cap, out_idx, out_dist, count, cands, probes)
+        self.cost = {"candidates": cands, "lookups": probes}
+
     def radius(self, q, r):
         q = check_codes(q, self.n_bits, "query codes")
         r = check_radius(r, self.n_bits)
-        cands = np.zeros(len(q), dtype=np.int64)
-        probes = np.zeros(len(q), dtype=np.int64)
-
-        def run(cap, out_idx, out_dist, count):
-            lookup._mih_radius(q, self.codes, r, self.los, self.lengths, self.slots, self.ukeys,
-                               self.starts, self.order, cap, out_idx, out_dist, count, cands, probes)
-
-        out_idx, out_dist, count, _ = _with_room(run, len(q))
-        self.cost = {"candidates": cands, "lookups": probes}
+        out_idx, out_dist, count, _ = _with_room(lambda *out: self._radius_pass(q, r, *out), len(q))
         return _csr(out_idx, out_dist, count, self.codes.shape[0])
 
     def radius_count(self, q, r):
@@ -265,11 +265,9 @@ class MultiIndexHashing(Strategy):
         whole database within r of every query) cost a scan, not a sort of every pair."""
         q = check_codes(q, self.n_bits, "query codes")
         r = check_radius(r, self.n_bits)
-        count, cands, probes = (np.zeros(len(q), dtype=np.int64) for _ in range(3))
+        count = np.zeros(len(q), dtype=np.int64)
         none = np.empty((len(q), 0), dtype=np.int64)
-        lookup._mih_radius(q, self.codes, r, self.los, self.lengths, self.slots, self.ukeys,
-                           self.starts, self.order, 0, none, none, count, cands, probes)
-        self.cost = {"candidates": cands, "lookups": probes}
+        self._radius_pass(q, r, 0, none, none, count)
         return count
 
     def knn(self, q, k):
